@@ -1,0 +1,1 @@
+"""The Scrapy project: settings, items, page objects and spiders for Informburo-style sites."""

@@ -1,0 +1,298 @@
+"""Field rules: pure functions that turn the raw strings a page carries into stored values.
+
+Every rule of the anatomy's field contract (whitespace, counters, emoji, dates, URLs,
+rates) lives here once; page objects only locate the raw text, and the normalise
+pipeline applies these functions to every item, whatever its class.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import emoji
+
+#: Kazakhstan time: a single UTC+05:00 zone since March 2024.
+KZ_TZ = timezone(timedelta(hours=5))
+
+ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview")
+
+_ZERO_WIDTH = {"\u200b", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u180e"}
+_JOINERS = {"\u200c", "\u200d"}
+_VARIATION_SELECTORS = {"\ufe0e", "\ufe0f"}
+_SPACE_RUN = re.compile(r" {2,}")
+
+
+def _is_space(ch: str) -> bool:
+    return ch in "\t\n\r\f\v\x85" or unicodedata.category(ch) in ("Zs", "Zl", "Zp")
+
+
+def _is_emoji_part(ch: str) -> bool:
+    """True for characters that can stand on either side of a joiner inside an emoji."""
+    cat = unicodedata.category(ch)
+    return cat in ("So", "Sk", "Mn", "Me") or ch in _VARIATION_SELECTORS or emoji.is_emoji(ch)
+
+
+def clean_text(value: str | None) -> str | None:
+    """Whitespace-normalise text per the anatomy; ``None`` for nothing left.
+
+    Unicode spaces become a space, zero-width characters and soft hyphens go,
+    joiners and variation selectors survive only inside an emoji sequence,
+    runs of spaces collapse and the ends are stripped.
+    """
+    if value is None:
+        return None
+    out: list[str] = []
+    chars = list(value)
+    for i, ch in enumerate(chars):
+        if ch in _ZERO_WIDTH:
+            continue
+        if ch in _JOINERS:
+            prev = out[-1] if out else ""
+            nxt = chars[i + 1] if i + 1 < len(chars) else ""
+            if prev and nxt and _is_emoji_part(prev) and _is_emoji_part(nxt) and not prev.isspace():
+                out.append(ch)
+            continue
+        if ch in _VARIATION_SELECTORS:
+            prev = out[-1] if out else ""
+            if prev and not prev.isspace() and not prev.isalpha():
+                out.append(ch)
+            continue
+        if _is_space(ch):
+            out.append(" ")
+            continue
+        if unicodedata.category(ch) == "Cc":
+            continue
+        out.append(ch)
+    text = _SPACE_RUN.sub(" ", "".join(out)).strip()
+    return text or None
+
+
+def join_blocks(blocks: list[str] | str | None) -> str | None:
+    """Body text: each block cleaned, empty ones dropped, joined by a blank line."""
+    if blocks is None:
+        return None
+    if isinstance(blocks, str):
+        blocks = blocks.split("\n\n")
+    cleaned = [c for c in (clean_text(b) for b in blocks) if c]
+    return "\n\n".join(cleaned) or None
+
+
+_MISSING = {"", "—", "–", "-", "n/a", "нет"}
+_COUNTER = re.compile(r"^(?P<num>\d+(?:[.,]\d+)?)\s*(?P<mult>тыс\.?|k|к|млн\.?|m|м)?$", re.IGNORECASE)
+_MULTIPLIERS = {"тыс": 1_000, "k": 1_000, "к": 1_000, "млн": 1_000_000, "m": 1_000_000, "м": 1_000_000}
+
+
+def parse_count(value: Any) -> int | None:
+    """A counter such as "11674", "11 674", "1,2 тыс." or "12K"; ``None`` when missing.
+
+    A missing counter ("—", empty) is NULL, never 0; text that is not a counter
+    raises ``ValueError`` so the item is rejected instead of stored wrong.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a counter: {value!r}")
+    if isinstance(value, int):
+        return value
+    text = clean_text(str(value))
+    if text is None or text.lower() in _MISSING:
+        return None
+    compact = text.replace(" ", "")
+    if compact.isdigit():
+        return int(compact)
+    m = _COUNTER.match(re.sub(r"(?<=\d) (?=\d)", "", text))  # "1 200 тыс." as "1200 тыс."
+    if not m:
+        raise ValueError(f"not a counter: {value!r}")
+    num = float(m.group("num").replace(",", "."))
+    mult = m.group("mult")
+    if mult:
+        num *= _MULTIPLIERS[mult.lower().rstrip(".")]
+    elif "." in m.group("num") or "," in m.group("num"):
+        raise ValueError(f"not a whole counter: {value!r}")
+    return round(num)
+
+
+def parse_amount(value: Any) -> float | None:
+    """A rate in tenge ("505.1", "505,1"); ``None`` for a missing side ("—")."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = clean_text(str(value))
+    if text is None or text.lower() in _MISSING:
+        return None
+    text = text.replace(" ", "").replace(",", ".")
+    if not re.fullmatch(r"\d+(?:\.\d+)?", text):
+        raise ValueError(f"not an amount: {value!r}")
+    return float(text)
+
+
+def split_rate(value: str | None) -> tuple[str | None, str | None]:
+    """Split the widget's "buy / sell" text into its two sides (raw strings)."""
+    if value is None:
+        return None, None
+    parts = [p.strip() for p in value.split("/")]
+    if len(parts) != 2:
+        raise ValueError(f"not a buy / sell pair: {value!r}")
+    return parts[0], parts[1]
+
+
+def currency_code(value: str | None) -> str | None:
+    """ "USD:" → "USD": upper case, without the colon."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    return text.rstrip(":").strip().upper() or None
+
+
+def split_emoji(text: str | None) -> tuple[str | None, str | None]:
+    """Split leading emoji off a title: ("🥩🥒", "Сельскохозяйственная ярмарка…").
+
+    Emoji sequences (ZWJ families, flags, variation selectors) stay whole.
+    Returns ``(None, title)`` when the title starts with no emoji.
+    """
+    text = clean_text(text)
+    if text is None:
+        return None, None
+    pos = 0
+    found: list[str] = []
+    for match in emoji.emoji_list(text):
+        start = match["match_start"]
+        if text[pos:start].strip():
+            break
+        found.append(match["emoji"])
+        pos = match["match_end"]
+    if not found:
+        return None, text
+    # Keep stray variation selectors / joiners that belong to the last emoji.
+    while pos < len(text) and text[pos] in _VARIATION_SELECTORS | _JOINERS:
+        pos += 1
+    return "".join(found), clean_text(text[pos:])
+
+
+_MONTHS = {
+    # Russian, genitive as printed on the site, and nominative just in case
+    "января": 1,
+    "февраля": 2,
+    "марта": 3,
+    "апреля": 4,
+    "мая": 5,
+    "июня": 6,
+    "июля": 7,
+    "августа": 8,
+    "сентября": 9,
+    "октября": 10,
+    "ноября": 11,
+    "декабря": 12,
+    "январь": 1,
+    "февраль": 2,
+    "март": 3,
+    "апрель": 4,
+    "май": 5,
+    "июнь": 6,
+    "июль": 7,
+    "август": 8,
+    "сентябрь": 9,
+    "октябрь": 10,
+    "ноябрь": 11,
+    "декабрь": 12,
+    # Kazakh
+    "қаңтар": 1,
+    "ақпан": 2,
+    "наурыз": 3,
+    "сәуір": 4,
+    "мамыр": 5,
+    "маусым": 6,
+    "шілде": 7,
+    "тамыз": 8,
+    "қыркүйек": 9,
+    "қазан": 10,
+    "қараша": 11,
+    "желтоқсан": 12,
+}
+_TEXT_DATE = re.compile(
+    r"(?:(?P<h1>\d{1,2}):(?P<m1>\d{2}),?\s+)?(?P<day>\d{1,2})\s+(?P<month>[^\W\d_]+)\s+(?P<year>\d{4})"
+    r"(?:\s*(?:ж\.|г\.|года|жылы)?,?\s*(?P<h2>\d{1,2}):(?P<m2>\d{2}))?",
+    re.IGNORECASE,
+)
+
+
+def parse_datetime(value: str | None) -> str | None:
+    """ISO 8601 in Kazakhstan time ("2026-01-16T10:52:00+05:00") from an ISO stamp or page text.
+
+    Accepts ISO stamps with any offset (a naive one is taken as Kazakhstan time) and
+    visible text in Russian or Kazakh ("23:40, 15 января 2026", "09:05, 15 қаңтар 2026").
+    Raises ``ValueError`` for text it cannot read, so nothing is stored as a guess.
+    """
+    text = clean_text(value)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        m = _TEXT_DATE.search(text)
+        month = _MONTHS.get(m.group("month").lower()) if m else None
+        if not m or month is None:
+            raise ValueError(f"not a date: {value!r}")
+        hour = m.group("h1") or m.group("h2") or "0"
+        minute = m.group("m1") or m.group("m2") or "0"
+        parsed = datetime(int(m.group("year")), month, int(m.group("day")), int(hour), int(minute))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=KZ_TZ)
+    return parsed.astimezone(KZ_TZ).isoformat(timespec="seconds")
+
+
+def now_kz() -> str:
+    """The current time as stored: ISO 8601 with +05:00."""
+    return datetime.now(KZ_TZ).isoformat(timespec="seconds")
+
+
+def canonical_url(url: str | None, base: str | None = None) -> str | None:
+    """Absolute URL without fragment or ``utm_*`` parameters, host lower-cased."""
+    text = clean_text(url)
+    if text is None:
+        return None
+    if base:
+        text = urljoin(base, text)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
+
+
+def section_of(url: str | None) -> str | None:
+    """The first path segment when it names an article section, else ``None``."""
+    if not url:
+        return None
+    segments = [s for s in urlsplit(url).path.split("/") if s]
+    if len(segments) >= 2 and segments[0] in ARTICLE_SECTIONS:
+        return segments[0]
+    return None
+
+
+def language(value: str | None) -> str | None:
+    """ "ru-RU" → "ru"; "kk" / "kz" → "kk"."""
+    text = clean_text(value)
+    if text is None:
+        return None
+    code = text.lower().replace("_", "-").split("-")[0]
+    return "kk" if code in ("kk", "kz") else code
+
+
+def clean_tags(tags: list[str] | None) -> list[str]:
+    """Tag texts without "#", cleaned, empty and repeated ones dropped, page order kept."""
+    out: list[str] = []
+    for tag in tags or []:
+        text = clean_text(tag)
+        text = clean_text(text.lstrip("#")) if text else None
+        if text and text not in out:
+            out.append(text)
+    return out

@@ -1,0 +1,70 @@
+"""The records the pipeline produces, declared once.
+
+Page objects fill these with the raw strings a page carries; the normalise
+pipeline turns them into the stored values of the anatomy's field contract.
+Pipelines handle them through ``itemadapter`` and never care which class they hold.
+``problems`` maps a field to why it could not be read; it is recorded, not stored
+as a column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Article:
+    """One article page: upserted into ``articles`` by canonical URL."""
+
+    url: str | None = None
+    section: str | None = None
+    lang: str | None = None
+    title: str | None = None
+    lead: str | None = None
+    body: Any = None  # list of block texts from the page; one string once normalised
+    author: str | None = None
+    published_at: str | None = None
+    modified_at: str | None = None
+    tags: list[str] = field(default_factory=list)
+    image_url: str | None = None
+    views: Any = None
+    captured_at: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class MostReadEntry:
+    """One entry of the most-read sidebar, in one snapshot."""
+
+    rank: Any = None
+    emoji: str | None = None
+    title: str | None = None
+    url: str | None = None
+    views: Any = None
+    comments: Any = None
+    reactions: Any = None
+    captured_at: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RateQuote:
+    """One currency of the rates widget, in one snapshot (tenge)."""
+
+    currency: str | None = None
+    buy: Any = None
+    sell: Any = None
+    captured_at: str | None = None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PageError:
+    """A page that could not be fetched or parsed: recorded in ``crawl_errors``."""
+
+    url: str
+    stage: str  # fetch | parse
+    reason: str
+    http_status: int | None = None
+    captured_at: str | None = None

@@ -1,0 +1,206 @@
+"""The field rules of the anatomy, one function each, with property tests for the normalisers."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crawler.fields import (
+    canonical_url,
+    clean_tags,
+    clean_text,
+    currency_code,
+    join_blocks,
+    language,
+    parse_amount,
+    parse_count,
+    parse_datetime,
+    section_of,
+    split_emoji,
+    split_rate,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  a\u00a0b\u2009c\u202fd  ", "a b c d"),
+        ("пере\u00adговоры", "переговоры"),
+        ("a\u200bb\ufeffc", "abc"),
+        ("a \n\t  b", "a b"),
+        ("«кавычки» — и – тире", "«кавычки» — и – тире"),
+        ("👨\u200d👩\u200d👧 семья", "👨\u200d👩\u200d👧 семья"),
+        ("слово\u200dслово", "словослово"),
+        ("⚠\ufe0f внимание", "⚠\ufe0f внимание"),
+        ("   ", None),
+        (None, None),
+    ],
+)
+def test_clean_text(raw: str | None, clean: str | None) -> None:
+    assert clean_text(raw) == clean
+
+
+@given(st.text())
+def test_clean_text_is_idempotent_and_leaves_no_odd_space(text: str) -> None:
+    once = clean_text(text)
+    assert clean_text(once) == once
+    if once is not None:
+        assert once == once.strip() and "  " not in once
+        assert not any(ch in once for ch in "\u00a0\u2009\u200b\u00ad\ufeff\n\t")
+
+
+def test_join_blocks_drops_empty_blocks() -> None:
+    assert join_blocks([" один ", "\u00a0", "два\nтри"]) == "один\n\nдва три"
+    assert join_blocks([]) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [
+        ("11674", 11674),
+        ("11 674", 11674),
+        ("11\u00a0674", 11674),
+        ("11\u2009674", 11674),
+        ("1,2 тыс.", 1200),
+        ("1.2 тыс", 1200),
+        ("12K", 12000),
+        ("12к", 12000),
+        ("3 млн", 3_000_000),
+        ("0", 0),
+        ("—", None),
+        ("", None),
+        (None, None),
+        (7, 7),
+    ],
+)
+def test_parse_count(raw: object, count: int | None) -> None:
+    assert parse_count(raw) == count
+
+
+@pytest.mark.parametrize("raw", ["много", "12.5", "1 2 3 x", "-5"])
+def test_parse_count_refuses_what_is_not_a_counter(raw: str) -> None:
+    with pytest.raises(ValueError):
+        parse_count(raw)
+
+
+@given(st.text())
+def test_parse_count_reads_or_refuses_never_crashes(text: str) -> None:
+    try:
+        value = parse_count(text)
+    except ValueError:
+        return
+    assert value is None or value >= 0
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_parse_count_reads_grouped_numbers(n: int) -> None:
+    grouped = f"{n:,}".replace(",", "\u00a0")
+    assert parse_count(grouped) == n == parse_count(str(n))
+
+
+@pytest.mark.parametrize(
+    ("raw", "buy", "sell"),
+    [("505.1 / 508.1", 505.1, 508.1), ("505,1 / 508,1", 505.1, 508.1), ("— / 6.63", None, 6.63)],
+)
+def test_rates(raw: str, buy: float | None, sell: float | None) -> None:
+    b, s = split_rate(raw)
+    assert (parse_amount(b), parse_amount(s)) == (buy, sell)
+
+
+def test_rate_refuses_a_value_that_is_not_a_pair() -> None:
+    with pytest.raises(ValueError):
+        split_rate("505.1")
+    with pytest.raises(ValueError):
+        parse_amount("abc")
+
+
+def test_currency_code() -> None:
+    assert currency_code(" usd: ") == "USD"
+    assert currency_code("CNY") == "CNY"
+
+
+@pytest.mark.parametrize(
+    ("raw", "emoji", "title"),
+    [
+        ("🥩🥒 Сельскохозяйственная ярмарка", "🥩🥒", "Сельскохозяйственная ярмарка"),
+        ("📚Частным школам", "📚", "Частным школам"),
+        ("‼️ Ну что, друзья", "‼️", "Ну что, друзья"),
+        ("⚠️ Доброе утро!", "⚠️", "Доброе утро!"),
+        ("👨\u200d👩\u200d👧 Семья", "👨\u200d👩\u200d👧", "Семья"),
+        ("🇰🇿 Флаг", "🇰🇿", "Флаг"),
+        ("🥩 🥒 Через пробел", "🥩🥒", "Через пробел"),
+        ("Без эмодзи 🥩", None, "Без эмодзи 🥩"),
+        ("2026: год реформ", None, "2026: год реформ"),
+    ],
+)
+def test_split_emoji(raw: str, emoji: str | None, title: str) -> None:
+    assert split_emoji(raw) == (emoji, title)
+
+
+@given(st.text())
+def test_split_emoji_never_crashes_and_loses_no_letters(text: str) -> None:
+    emoji, title = split_emoji(text)
+    assert emoji is None or not any(ch.isalnum() for ch in emoji)
+    kept = "".join(ch for ch in (emoji or "") + (title or "") if ch.isalnum())
+    assert kept == "".join(ch for ch in (clean_text(text) or "") if ch.isalnum())
+
+
+@pytest.mark.parametrize(
+    ("raw", "iso"),
+    [
+        ("2026-01-16T10:52:00+05:00", "2026-01-16T10:52:00+05:00"),
+        ("2026-01-16T05:52:00Z", "2026-01-16T10:52:00+05:00"),
+        ("2026-01-16T10:52:00", "2026-01-16T10:52:00+05:00"),
+        ("10:52, 16 января 2026", "2026-01-16T10:52:00+05:00"),
+        ("23:40, 15 января 2026", "2026-01-15T23:40:00+05:00"),
+        ("09:05, 15 қаңтар 2026", "2026-01-15T09:05:00+05:00"),
+        ("16 января 2026, 10:52", "2026-01-16T10:52:00+05:00"),
+        (None, None),
+    ],
+)
+def test_parse_datetime(raw: str | None, iso: str | None) -> None:
+    assert parse_datetime(raw) == iso
+
+
+def test_parse_datetime_refuses_what_it_cannot_read() -> None:
+    with pytest.raises(ValueError):
+        parse_datetime("вчера вечером")
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("https://Informburo.kz/novosti/x?utm_source=tg&utm_medium=a#top", "https://informburo.kz/novosti/x"),
+        ("/novosti/x?page=2&utm_campaign=c", "https://informburo.kz/novosti/x?page=2"),
+        ("https://informburo.kz", "https://informburo.kz/"),
+    ],
+)
+def test_canonical_url(raw: str, url: str) -> None:
+    assert canonical_url(raw, "https://informburo.kz/stati/y") == url
+
+
+def test_canonical_url_refuses_non_http() -> None:
+    with pytest.raises(ValueError):
+        canonical_url("javascript:alert(1)")
+
+
+@pytest.mark.parametrize(
+    ("url", "section"),
+    [
+        ("https://informburo.kz/novosti/x", "novosti"),
+        ("https://informburo.kz/stati/x", "stati"),
+        ("https://informburo.kz/cards/x", "cards"),
+        ("https://informburo.kz/interview/x", "interview"),
+        ("https://informburo.kz/novosti", None),
+        ("https://informburo.kz/tags/x", None),
+        ("https://informburo.kz/author/x", None),
+    ],
+)
+def test_section_of(url: str, section: str | None) -> None:
+    assert section_of(url) == section
+
+
+def test_language_and_tags() -> None:
+    assert language("ru-RU") == "ru" and language("kk") == "kk" and language("kz") == "kk"
+    assert clean_tags(["#КТК", " нефть ", "#КТК", "", "#"]) == ["КТК", "нефть"]
