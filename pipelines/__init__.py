@@ -1,0 +1,1 @@
+"""Item pipelines, in order: normalise → validate → store, one concern each."""

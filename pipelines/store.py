@@ -1,0 +1,163 @@
+"""Store: the last pipeline. Writes items into SQLite and owns the run's ``crawl_runs`` row."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from itemadapter import ItemAdapter
+from scrapy import signals
+from scrapy.crawler import Crawler
+from sqlite_utils import Database
+from sqlite_utils.db import NotFoundError
+from twisted.python.failure import Failure
+
+from crawler.fields import now_kz
+from crawler.items import Article, MostReadEntry, PageError, RateQuote
+from pipelines.validate import Rejected
+from storage.db import article_row, finish_run, open_database, start_run
+
+logger = logging.getLogger(__name__)
+
+STAT_RUN_ID = "informburo/run_id"
+STAT_STATUS = "informburo/status"
+STAT_START_FAILED = "informburo/start_failed"
+
+
+class StorePipeline:
+    """Idempotent writes: articles upserted by canonical URL, snapshots keyed by run.
+
+    It opens the run row when the spider opens and closes it (``ok``, ``failed`` or
+    ``interrupted``) on ``spider_closed``, where the close reason is known.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.db_path = crawler.settings.get("INFORMBURO_DB")
+        self.db: Database | None = None
+        self.run_id: int | None = None
+        self.stored = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def open_spider(self) -> None:
+        self.db = open_database(self.db_path)
+        self.run_id = start_run(self.db, now_kz())
+        self.crawler.stats.set_value(STAT_RUN_ID, self.run_id)
+        logger.info("Run %s storing into %s", self.run_id, self.db_path)
+
+    def process_item(self, item: Any) -> Any:
+        assert self.db is not None
+        captured_at = ItemAdapter(item).get("captured_at") or now_kz()
+        with self.db.atomic():
+            if isinstance(item, Article):
+                self._store_article(item, captured_at)
+            elif isinstance(item, MostReadEntry):
+                self._insert(
+                    "most_read", item, captured_at, ("rank", "emoji", "title", "url", "views", "comments", "reactions")
+                )
+            elif isinstance(item, RateQuote):
+                self._insert("rates", item, captured_at, ("currency", "buy", "sell"))
+            elif isinstance(item, PageError):
+                self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
+                return item
+            else:
+                raise TypeError(f"unknown item class {type(item).__name__}")
+            for name, reason in (ItemAdapter(item).get("problems") or {}).items():
+                url = ItemAdapter(item).get("url") or ""
+                self.record_error(url, "parse", f"{name}: {reason}", None, captured_at)
+        self.stored += 1
+        return item
+
+    def _store_article(self, item: Article, captured_at: str) -> None:
+        assert self.db is not None
+        row = article_row(ItemAdapter(item).asdict(), captured_at)
+        table = self.db["articles"]
+        try:
+            old = table.get(row["url"])
+        except NotFoundError:
+            table.insert(row)
+            return
+        row.pop("first_seen_at")
+        if row["views"] is None:
+            row["views"] = old["views"]  # an empty counter widget never erases a count seen
+        table.update(row["url"], row)
+
+    def _insert(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
+        assert self.db is not None
+        adapter = ItemAdapter(item)
+        row = {"run_id": self.run_id, "captured_at": captured_at, **{c: adapter.get(c) for c in columns}}
+        self.db[table].upsert(row, pk=("run_id", columns[0]))
+
+    def record_error(
+        self, url: str, stage: str, reason: str, http_status: int | None, captured_at: str | None = None
+    ) -> None:
+        """A failure the run met, with its URL and reason, in ``crawl_errors``."""
+        assert self.db is not None
+        self.db["crawl_errors"].insert(
+            {
+                "run_id": self.run_id,
+                "url": url,
+                "stage": stage,
+                "reason": reason,
+                "http_status": http_status,
+                "captured_at": captured_at or now_kz(),
+            }
+        )
+
+    def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
+        if self.db is None:
+            return
+        adapter = ItemAdapter(item)
+        field = exception.field if isinstance(exception, Rejected) else None
+        reason = exception.reason if isinstance(exception, Rejected) else str(exception)
+        raw = asdict(item) if is_dataclass(item) else dict(adapter)
+        self.db["rejects"].insert(
+            {
+                "run_id": self.run_id,
+                "url": adapter.get("url") or (response.url if response is not None else None),
+                "field": field,
+                "reason": reason,
+                "captured_at": adapter.get("captured_at") or now_kz(),
+                "item": json.dumps(raw, ensure_ascii=False, default=str),
+            }
+        )
+        logger.warning("Rejected %s from %s: %s", type(item).__name__, adapter.get("url"), exception)
+
+    def spider_error(self, failure: Failure, response: Any) -> None:
+        if self.db is None:
+            return
+        self.record_error(
+            response.url, "parse", f"{failure.type.__name__}: {failure.getErrorMessage()}", response.status
+        )
+
+    def spider_closed(self, reason: str) -> None:
+        if self.db is None or self.run_id is None:
+            return
+        stats = self.crawler.stats
+        if reason == "shutdown":
+            status = "interrupted"
+        elif reason == "finished" and not stats.get_value(STAT_START_FAILED):
+            status = "ok"
+        else:
+            status = "failed"
+        row = finish_run(
+            self.db,
+            self.run_id,
+            status=status,
+            finished_at=now_kz(),
+            pages=stats.get_value("response_received_count", 0),
+            items_stored=self.stored,
+        )
+        stats.set_value(STAT_STATUS, status)
+        logger.info("Run %s ended %s: %s", self.run_id, status, row)
+        self.db.close()
+        self.db = None

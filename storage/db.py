@@ -1,0 +1,96 @@
+"""Opening the database, and the reads and writes shared by pipelines, spider and CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from storage.schema import migrate
+
+DEFAULT_DB = "data/informburo.db"
+BUSY_TIMEOUT_S = 30
+
+
+def open_database(path: str | Path, *, create: bool = True) -> Database:
+    """Open (and migrate) the database in WAL mode with a busy timeout.
+
+    ``create=False`` refuses a missing file instead of making an empty one, for the
+    commands that only read.
+    """
+    path = Path(path)
+    if not create and not path.exists():
+        raise FileNotFoundError(f"no database at {path}")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = Database(conn)
+    if create:
+        db.enable_wal()
+        migrate(conn)
+    return db
+
+
+def start_run(db: Database, started_at: str) -> int:
+    """A new ``crawl_runs`` row in state ``running``; its id."""
+    cur = db.execute("INSERT INTO crawl_runs (started_at, status) VALUES (?, 'running')", [started_at])
+    return int(cur.lastrowid)
+
+
+def finish_run(
+    db: Database, run_id: int, *, status: str, finished_at: str, pages: int, items_stored: int
+) -> dict[str, Any]:
+    """Close a run with its status; rejects and errors are counted from what it recorded."""
+    with db.atomic():
+        db.execute(
+            """
+            UPDATE crawl_runs SET
+                status = ?, finished_at = ?, pages = ?, items_stored = ?,
+                items_rejected = (SELECT count(*) FROM rejects WHERE run_id = ?),
+                errors = (SELECT count(*) FROM crawl_errors WHERE run_id = ?)
+            WHERE id = ?
+            """,
+            [status, finished_at, pages, items_stored, run_id, run_id, run_id],
+        )
+    return db["crawl_runs"].get(run_id)
+
+
+def known_article_urls(path: str | Path) -> set[str]:
+    """Canonical URLs already stored, read without creating or migrating anything."""
+    if not Path(path).exists():
+        return set()
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+            return set()
+        return {row[0] for row in conn.execute("SELECT url FROM articles")}
+    finally:
+        conn.close()
+
+
+def recent_runs(db: Database, limit: int = 10) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM crawl_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+
+def article_row(item: dict[str, Any], captured_at: str) -> dict[str, Any]:
+    """The ``articles`` columns of a normalised article (tags as JSON text)."""
+    return {
+        "url": item["url"],
+        "section": item.get("section"),
+        "lang": item.get("lang"),
+        "title": item["title"],
+        "lead": item.get("lead"),
+        "body": item["body"],
+        "author": item.get("author"),
+        "published_at": item["published_at"],
+        "modified_at": item.get("modified_at"),
+        "tags": json.dumps(item.get("tags") or [], ensure_ascii=False),
+        "image_url": item.get("image_url"),
+        "views": item.get("views"),
+        "first_seen_at": captured_at,
+        "last_seen_at": captured_at,
+    }
