@@ -1,0 +1,213 @@
+"""The ``informburo`` command: crawl, run, demo, status.
+
+Exit codes: 0 success; 1 the run failed; 2 bad usage or configuration;
+3 the run was interrupted by a signal before its pass completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 3
+
+DEFAULT_BASE_URL = "https://informburo.kz"
+DEMO_PORT = 8765
+
+
+def _settings_pairs(pairs: list[str]) -> dict[str, str]:
+    """``-s NAME=VALUE`` options, as ``scrapy crawl -s`` takes them."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise argparse.ArgumentTypeError(f"-s takes NAME=VALUE, not {pair!r}")
+        out[name.strip()] = value
+    return out
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from crawler.runner import crawl_settings, run_crawl
+
+    overrides = _settings_pairs(args.set)
+    settings = crawl_settings(args.db, args.base_url, args.max_pages, overrides)
+    outcome = run_crawl(settings, only=args.only)
+    return _report(outcome)
+
+
+def _report(outcome: Any) -> int:
+    stats = outcome.stats
+    if outcome.ok:
+        print(
+            f"run {outcome.run_id} ok: {stats.get('response_received_count', 0)} pages,"
+            f" {stats.get('item_scraped_count', 0)} items passed the pipelines,"
+            f" {stats.get('item_dropped_count', 0)} rejected"
+        )
+        return EXIT_OK
+    print(f"informburo: run {outcome.run_id or '-'} {outcome.status}: {outcome.reason}", file=sys.stderr)
+    return EXIT_INTERRUPTED if outcome.status == "interrupted" else EXIT_FAILED
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import scheduler
+
+    try:
+        config = scheduler.load_config(args.config, db=args.db, base_url=args.base_url)
+    except (OSError, ValueError) as exc:
+        print(f"informburo: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return scheduler.Daemon(config).serve()
+
+
+def _free_port(preferred: int) -> int:
+    """The preferred port when it is free (so repeated demos share URLs), else any free one."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from crawler.runner import crawl_settings, run_crawl
+    from mirror.server import MirrorServer
+
+    with MirrorServer(port=_free_port(DEMO_PORT)) as server:
+        print(f"Serving the shipped mirror at {server.url}/ and collecting it into {args.db} …", flush=True)
+        fast = {"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "WARNING"}
+        outcome = run_crawl(crawl_settings(args.db, server.url, None, fast))
+    code = _report(outcome)
+    if outcome.run_id is not None:
+        print_summary(args.db)
+    datasette = Path(sys.executable).parent / "datasette"
+    exe = str(datasette) if datasette.exists() else (shutil.which("datasette") or "datasette")
+    try:
+        exe = str(Path(exe).relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    print(
+        f"\nOpen it in Datasette:\n  {exe} serve {args.db} --host 127.0.0.1 --port 8001\nthen browse http://127.0.0.1:8001/"
+    )
+    return code
+
+
+def print_summary(db_path: str) -> None:
+    from storage.db import open_database
+
+    db = open_database(db_path, create=False)
+    try:
+        print(f"\n{db_path}:")
+        for table in ("articles", "most_read", "rates", "crawl_runs", "crawl_errors", "rejects"):
+            print(f"  {table:<13} {db[table].count:>6} rows")
+        run = db.execute("SELECT max(id) FROM crawl_runs").fetchone()[0]
+        print("\nMost read, latest snapshot:")
+        for row in db.query(
+            "SELECT rank, emoji, title, views FROM most_read"
+            " WHERE run_id = (SELECT max(run_id) FROM most_read) ORDER BY rank LIMIT 5"
+        ):
+            print(f"  {row['rank']:>2}. {row['emoji'] or ''} {row['title']} ({row['views']} views)")
+        print("Rates, latest snapshot (tenge, buy / sell):")
+        for row in db.query(
+            "SELECT currency, buy, sell FROM rates WHERE run_id = (SELECT max(run_id) FROM rates) ORDER BY currency"
+        ):
+            print(f"  {row['currency']}: {row['buy']} / {row['sell']}")
+        print(f"Latest run: {json.dumps(db['crawl_runs'].get(run), ensure_ascii=False)}")
+    finally:
+        db.close()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from storage.db import open_database, recent_runs
+
+    try:
+        db = open_database(args.db, create=False)
+    except FileNotFoundError as exc:
+        print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        runs = recent_runs(db, args.limit)
+        counts = {t: db[t].count for t in ("articles", "most_read", "rates")}
+        print(
+            f"{args.db}: {counts['articles']} articles,"
+            f" {counts['most_read']} most-read rows, {counts['rates']} rate rows"
+        )
+        header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors")
+        print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6}".format(*header))
+        for r in runs:
+            print(
+                f"{r['id']:>5}  {r['started_at']:<25} {r['finished_at'] or '-':<25} {r['status']:<11}"
+                f" {r['pages']:>5} {r['items_stored']:>6} {r['items_rejected']:>8} {r['errors']:>6}"
+            )
+        if not runs:
+            print("no runs yet")
+        errors = list(
+            db.query("SELECT run_id, stage, http_status, url, reason FROM crawl_errors ORDER BY id DESC LIMIT 5")
+        )
+        if errors:
+            print("latest errors:")
+            for e in errors:
+                print(f"  run {e['run_id']} {e['stage']} {e['http_status'] or ''} {e['url']}: {e['reason']}")
+    finally:
+        db.close()
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from storage.db import DEFAULT_DB
+
+    parser = argparse.ArgumentParser(
+        prog="informburo", description="Collect an Informburo-style news site into SQLite."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    crawl = sub.add_parser(
+        "crawl", help="one collection pass: new articles, most-read sidebar, rates (what cron calls)"
+    )
+    crawl.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    crawl.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    crawl.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
+    crawl.add_argument("--only", default=None, help="collect only some of: articles,most_read,rates")
+    crawl.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
+    )
+    crawl.set_defaults(func=cmd_crawl)
+
+    run = sub.add_parser("run", help="the daemon: collect on a schedule until SIGTERM/SIGINT")
+    run.add_argument("--db", default=None, help=f"SQLite file (default from config, else {DEFAULT_DB})")
+    run.add_argument("--base-url", default=None, help="site to collect (default from config)")
+    run.add_argument("--config", default=None, help="TOML schedule (default: config/informburo.toml's values)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="collect the shipped mirror once and say how to open the result")
+    demo.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    demo.set_defaults(func=cmd_demo)
+
+    status = sub.add_parser("status", help="the last runs and what they stored")
+    status.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    status.add_argument("--limit", type=int, default=10, help="how many runs to list")
+    status.set_defaults(func=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "set", None) is not None:
+        try:
+            _settings_pairs(args.set)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(str(exc))
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Scrapy settings: polite defaults for the live site; every one overridable with ``-s``."""
+
+import os
+
+BOT_NAME = "informburo"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Where the collection goes and what it collects (overridable from the CLI or the environment).
+INFORMBURO_DB = os.environ.get("INFORMBURO_DB", "data/informburo.db")
+INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.kz")
+INFORMBURO_MAX_PAGES = 3
+
+USER_AGENT = (
+    "informburo-pipeline/0.1 (news archive for research; +https://github.com/informburo-pipeline/informburo-pipeline)"
+)
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 1.0
+DOWNLOAD_TIMEOUT = 30
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+RETRY_TIMES = 2
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
+
+ITEM_PIPELINES = {
+    "pipelines.normalize.NormalizePipeline": 100,
+    "pipelines.validate.ValidatePipeline": 200,
+    "pipelines.store.StorePipeline": 300,
+}
+
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,143 @@
+"""The collection pass: home page (sidebar + rates), the news listing, and new article pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.fields import canonical_url, now_kz, section_of
+from crawler.items import PageError
+from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
+from pipelines.store import STAT_START_FAILED
+from storage.db import known_article_urls
+
+LISTING_PATH = "/novosti"
+#: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do).
+PARTS = ("articles", "most_read", "rates")
+
+
+class InformburoSpider(scrapy.Spider):
+    """One collection pass over an Informburo-style site.
+
+    Only article pages on the base URL's host are followed; everything else the
+    listing links to (tags, authors, other hosts) is left alone.
+    """
+
+    name = "informburo"
+
+    def __init__(
+        self, base_url: str | None = None, max_pages: int | str | None = None, only: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self._base_url_arg = base_url
+        self._max_pages_arg = max_pages
+        self.parts = set(PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
+        unknown = self.parts - set(PARTS)
+        if unknown or not self.parts:
+            raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InformburoSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.base_url = (spider._base_url_arg or settings.get("INFORMBURO_BASE_URL")).rstrip("/")
+        spider.max_pages = int(spider._max_pages_arg or settings.getint("INFORMBURO_MAX_PAGES"))
+        if spider.max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        base = urlsplit(spider.base_url)
+        if base.scheme not in ("http", "https") or not base.hostname:
+            raise ValueError(f"base URL must be an absolute http(s) URL, not {spider.base_url!r}")
+        spider.base_netloc = base.netloc.lower()
+        spider.allowed_domains = [base.hostname]
+        spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.parts & {"most_read", "rates"}:
+            yield scrapy.Request(
+                f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta={"start_page": True}
+            )
+        if "articles" in self.parts:
+            yield self._listing_request(1)
+
+    def _listing_request(self, page: int) -> scrapy.Request:
+        url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
+        return scrapy.Request(
+            url,
+            callback=self.parse_listing,
+            errback=self.fetch_failed,
+            cb_kwargs={"page": page},
+            meta={"start_page": page == 1},
+        )
+
+    def parse_home(self, response: Response) -> Iterator[Any]:
+        captured_at = now_kz()
+        if "most_read" in self.parts:
+            entries = parse_most_read(response.selector, response.url, captured_at)
+            if not entries:
+                yield PageError(
+                    response.url, "parse", "no most-read sidebar on the home page", response.status, captured_at
+                )
+            yield from entries
+        if "rates" in self.parts:
+            rates = parse_rates(response.selector, response.url, captured_at)
+            if not rates:
+                yield PageError(
+                    response.url, "parse", "no currency rates on the home page", response.status, captured_at
+                )
+            yield from rates
+
+    def parse_listing(self, response: Response, page: int) -> Iterator[Any]:
+        listing = parse_listing(response.selector, response.url)
+        articles = [url for url in listing.links if self.is_article_url(url)]
+        if not articles:
+            yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
+            return
+        new = [url for url in articles if canonical_url(url) not in self.known_urls]
+        for url in new:
+            yield scrapy.Request(url, callback=self.parse_article, errback=self.fetch_failed)
+        if not new:
+            self.logger.info("Listing page %s holds only stored articles: stopping here", page)
+            return
+        if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
+            yield self._listing_request(page + 1)
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        yield parse_article(response.selector, response.url, now_kz())
+
+    def is_article_url(self, url: str) -> bool:
+        """An article page on our own host: ``/<section>/<slug>`` of a known section."""
+        parts = urlsplit(url)
+        return (
+            parts.scheme in ("http", "https")
+            and parts.netloc.lower() == self.base_netloc
+            and section_of(url) is not None
+        )
+
+    def fetch_failed(self, failure: Failure) -> Iterator[Any]:
+        request = failure.request
+        status = None
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            reason = f"HTTP {status}"
+        elif failure.check(IgnoreRequest):
+            self.logger.info("Not fetched (%s): %s", failure.getErrorMessage() or "ignored", request.url)
+            return
+        else:
+            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        if request.meta.get("start_page"):
+            self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
+        yield PageError(request.url, "fetch", reason, status, now_kz())
+
+
+def _page_number(url: str) -> int | None:
+    values = parse_qs(urlsplit(url).query).get("page")
+    return int(values[0]) if values and values[0].isdigit() else None

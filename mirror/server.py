@@ -1,0 +1,122 @@
+"""A small threaded HTTP server for the mirror, bound to 127.0.0.1, with a request log.
+
+``python -m mirror.server`` serves it on a free port until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+from mirror.site import Site, render_article, render_home, render_listing, robots_txt
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    user_agent: str
+
+
+class MirrorServer:
+    """Serves a ``Site`` on 127.0.0.1; ``requests`` lists every request it answered."""
+
+    def __init__(self, site: Site | None = None, port: int = 0) -> None:
+        self.site = site or Site.default()
+        self.requests: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [r.path for r in self.requests]
+
+    def start(self) -> MirrorServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mirror", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> MirrorServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def render(self, target: str) -> tuple[int, str, str]:
+        """(status, content type, body) for a request target such as ``/novosti?page=2``."""
+        parts = urlsplit(target)
+        path = parts.path.rstrip("/") or "/"
+        if path == "/robots.txt":
+            return 200, "text/plain; charset=utf-8", robots_txt()
+        if path == "/":
+            return 200, "text/html; charset=utf-8", render_home(self.site)
+        if path == "/novosti":
+            page_arg = parse_qs(parts.query).get("page", ["1"])[0]
+            page = int(page_arg) if page_arg.isdigit() else 0
+            html = render_listing(self.site, page)
+            if html is not None:
+                return 200, "text/html; charset=utf-8", html
+        article = self.site.article_at(path)
+        if article is not None:
+            return 200, "text/html; charset=utf-8", render_article(self.site, article, self.url)
+        return 404, "text/html; charset=utf-8", "<html><body><h1>404</h1></body></html>"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                with server._lock:
+                    server.requests.append(LoggedRequest("GET", self.path, self.headers.get("User-Agent", "")))
+                status, ctype, text = server.render(self.path)
+                body = text.encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the Informburo-style mirror on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    args = parser.parse_args(argv)
+    with MirrorServer(port=args.port) as server:
+        print(f"Mirror at {server.url}/ (Ctrl-C to stop)", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
