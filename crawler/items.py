@@ -30,6 +30,8 @@ class Article:
     image_url: str | None = None
     views: Any = None
     captured_at: str | None = None
+    #: Which layer produced each field: site, jsonld, meta, generic or listing.
+    sources: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
 
 

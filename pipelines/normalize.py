@@ -52,6 +52,9 @@ def normalize_item(item: Any) -> Any:
         adapter["author"] = clean_text(item.author)
         _set(adapter, problems, "published_at", parse_datetime)
         _set(adapter, problems, "modified_at", parse_datetime)
+        if adapter["modified_at"] == adapter["published_at"]:
+            adapter["modified_at"] = None  # JSON-LD repeats datePublished when nothing was edited
+            item.sources.pop("modified_at", None)
         adapter["tags"] = clean_tags(item.tags)
         _set(adapter, problems, "image_url", canonical_url, adapter["url"])
         _set(adapter, problems, "views", parse_count)

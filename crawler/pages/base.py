@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from lxml import etree
 from parsel import Selector
+from w3lib.encoding import html_to_unicode
 
 
 def as_selector(page: str | bytes | Selector) -> Selector:
-    """Parse once: page objects accept HTML text or an already-built selector."""
+    """Parse once: page objects accept HTML text, raw bytes or an already-built selector.
+
+    Raw bytes are decoded as a browser would with no HTTP header: BOM, then the
+    ``<meta charset>`` / ``http-equiv`` declaration (``windows-1251`` pages), then UTF-8.
+    """
     if isinstance(page, Selector):
         return page
     if isinstance(page, bytes):
-        return Selector(body=page, type="html")
+        _, page = html_to_unicode(None, page)
     return Selector(text=page, type="html")
 
 
