@@ -1,4 +1,4 @@
-"""The ``informburo`` command: crawl, run, demo, status.
+"""The ``informburo`` command: crawl, run, demo, parse, status.
 
 Exit codes: 0 success; 1 the run failed; 2 bad usage or configuration;
 3 the run was interrupted by a signal before its pass completed.
@@ -140,13 +140,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{args.db}: {counts['articles']} articles,"
             f" {counts['most_read']} most-read rows, {counts['rates']} rate rows"
         )
-        header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors")
-        print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6}".format(*header))
+        header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors", "fallback")
+        print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6} {:>8}".format(*header))
         for r in runs:
             print(
                 f"{r['id']:>5}  {r['started_at']:<25} {r['finished_at'] or '-':<25} {r['status']:<11}"
                 f" {r['pages']:>5} {r['items_stored']:>6} {r['items_rejected']:>8} {r['errors']:>6}"
+                f" {r['fallback_pages']:>4}/{r['article_pages']:<3}"
             )
+        for r in runs:
+            if r["warning"]:
+                print(f"WARNING run {r['id']}: {r['warning']}")
         if not runs:
             print("no runs yet")
         errors = list(
@@ -158,6 +162,23 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"  run {e['run_id']} {e['stage']} {e['http_status'] or ''} {e['url']}: {e['reason']}")
     finally:
         db.close()
+    return EXIT_OK
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from crawler.fields import KZ_TZ
+    from crawler.pages.dispatch import parse_page
+
+    try:
+        page = Path(args.file).read_bytes()
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(KZ_TZ)
+    except (OSError, ValueError) as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for item in parse_page(page, args.url, now):
+        print(json.dumps(item, ensure_ascii=False, sort_keys=True))
     return EXIT_OK
 
 
@@ -190,6 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="collect the shipped mirror once and say how to open the result")
     demo.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
     demo.set_defaults(func=cmd_demo)
+
+    parse = sub.add_parser("parse", help="print the items of a saved page as JSON lines (no crawl, no database)")
+    parse.add_argument("file", help="a saved HTML page (any encoding it declares)")
+    parse.add_argument("--url", required=True, help="the URL the page was fetched from (decides the page type)")
+    parse.add_argument("--now", default=None, help="the crawl time for listing dates, ISO 8601 (default: now)")
+    parse.set_defaults(func=cmd_parse)
 
     status = sub.add_parser("status", help="the last runs and what they stored")
     status.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")

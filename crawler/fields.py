@@ -296,3 +296,44 @@ def clean_tags(tags: list[str] | None) -> list[str]:
         if text and text not in out:
             out.append(text)
     return out
+
+
+_TODAY = {"сегодня", "бүгін"}
+_YESTERDAY = {"вчера", "кеше"}
+_HEADING_DATE = re.compile(r"^(?P<day>\d{1,2})\s+(?P<month>[^\W\d_]+)(?:\s+(?P<year>\d{4}))?")
+_CLOCK = re.compile(r"(?P<h>\d{1,2}):(?P<m>\d{2})")
+
+
+def listing_datetime(heading: str | None, clock: str | None, now: datetime) -> str | None:
+    """A listing entry's time from its date heading and "13:51", against the crawl time.
+
+    "Сегодня"/"Бүгін" and "Вчера"/"Кеше" count from ``now`` in Kazakhstan time; "16 января"
+    without a year is the latest such date not after ``now`` (so in early January,
+    "31 декабря" is last year). ``None`` when either part is missing or unreadable.
+    """
+    heading, clock = clean_text(heading), clean_text(clock)
+    if not heading or not clock:
+        return None
+    time_match = _CLOCK.search(clock)
+    if not time_match:
+        return None
+    today = now.astimezone(KZ_TZ).date()
+    key = heading.lower()
+    if key in _TODAY:
+        day = today
+    elif key in _YESTERDAY:
+        day = today - timedelta(days=1)
+    else:
+        m = _HEADING_DATE.match(heading)
+        month = _MONTHS.get(m.group("month").lower()) if m else None
+        if not m or month is None:
+            return None
+        year = int(m.group("year")) if m.group("year") else today.year
+        try:
+            day = datetime(year, month, int(m.group("day"))).date()
+            if not m.group("year") and day > today:
+                day = day.replace(year=year - 1)
+        except ValueError:
+            return None
+    stamp = datetime(day.year, day.month, day.day, int(time_match["h"]), int(time_match["m"]), tzinfo=KZ_TZ)
+    return stamp.isoformat(timespec="seconds")

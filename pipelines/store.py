@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from twisted.python.failure import Failure
 
 from crawler.fields import now_kz
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
+from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.validate import Rejected
 from storage.db import article_row, finish_run, open_database, start_run
 
@@ -24,6 +26,8 @@ logger = logging.getLogger(__name__)
 STAT_RUN_ID = "informburo/run_id"
 STAT_STATUS = "informburo/status"
 STAT_START_FAILED = "informburo/start_failed"
+#: Article fields that may be absent; their share among stored articles is the run's field coverage.
+OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
 
 
 class StorePipeline:
@@ -39,6 +43,11 @@ class StorePipeline:
         self.db: Database | None = None
         self.run_id: int | None = None
         self.stored = 0
+        self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
+        self.article_pages = 0  # article pages read this run, stored or rejected
+        self.fallback_pages = 0  # … of which a core field came from a fallback layer
+        self.stored_articles = 0
+        self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -77,8 +86,16 @@ class StorePipeline:
         self.stored += 1
         return item
 
+    def _count_article_page(self, item: Article) -> None:
+        self.article_pages += 1
+        if needed_fallback(item.sources):
+            self.fallback_pages += 1
+
     def _store_article(self, item: Article, captured_at: str) -> None:
         assert self.db is not None
+        self._count_article_page(item)
+        self.stored_articles += 1
+        self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         row = article_row(ItemAdapter(item).asdict(), captured_at)
         table = self.db["articles"]
         try:
@@ -117,6 +134,8 @@ class StorePipeline:
         if self.db is None:
             return
         adapter = ItemAdapter(item)
+        if isinstance(item, Article):
+            self._count_article_page(item)
         field = exception.field if isinstance(exception, Rejected) else None
         reason = exception.reason if isinstance(exception, Rejected) else str(exception)
         raw = asdict(item) if is_dataclass(item) else dict(adapter)
@@ -139,6 +158,19 @@ class StorePipeline:
             response.url, "parse", f"{failure.type.__name__}: {failure.getErrorMessage()}", response.status
         )
 
+    def drift_warning(self) -> str | None:
+        """A "layout drift" message when too many article pages needed a fallback layer."""
+        if not self.article_pages:
+            return None
+        share = self.fallback_pages / self.article_pages
+        if share <= self.drift_threshold:
+            return None
+        return (
+            f"layout drift: {self.fallback_pages} of {self.article_pages} article pages ({share:.0%}) needed a"
+            f" fallback for {', '.join(CORE_FIELDS)} (threshold {self.drift_threshold:.0%}); check the selectors"
+            " in crawler/pages/"
+        )
+
     def spider_closed(self, reason: str) -> None:
         if self.db is None or self.run_id is None:
             return
@@ -149,6 +181,13 @@ class StorePipeline:
             status = "ok"
         else:
             status = "failed"
+        coverage = {
+            f: round(self.field_counts[f] / self.stored_articles, 3) if self.stored_articles else None
+            for f in OPTIONAL_FIELDS
+        }
+        warning = self.drift_warning()
+        if warning:
+            logger.warning(warning)
         row = finish_run(
             self.db,
             self.run_id,
@@ -156,8 +195,15 @@ class StorePipeline:
             finished_at=now_kz(),
             pages=stats.get_value("response_received_count", 0),
             items_stored=self.stored,
+            article_pages=self.article_pages,
+            fallback_pages=self.fallback_pages,
+            field_coverage=json.dumps(coverage, sort_keys=True),
+            warning=warning,
         )
         stats.set_value(STAT_STATUS, status)
+        stats.set_value("informburo/fallback_pages", self.fallback_pages)
+        for name, share in coverage.items():
+            stats.set_value(f"informburo/field_coverage/{name}", share)
         logger.info("Run %s ended %s: %s", self.run_id, status, row)
         self.db.close()
         self.db = None

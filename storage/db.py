@@ -41,20 +41,23 @@ def start_run(db: Database, started_at: str) -> int:
     return int(cur.lastrowid)
 
 
-def finish_run(
-    db: Database, run_id: int, *, status: str, finished_at: str, pages: int, items_stored: int
-) -> dict[str, Any]:
-    """Close a run with its status; rejects and errors are counted from what it recorded."""
+def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **counts: Any) -> dict[str, Any]:
+    """Close a run with its status and counts; rejects and errors are counted from what it recorded.
+
+    ``counts`` are further ``crawl_runs`` columns (pages, items_stored, article_pages,
+    fallback_pages, field_coverage, warning).
+    """
+    columns = "".join(f", {name} = ?" for name in counts)  # names are ours, never page data
     with db.atomic():
         db.execute(
-            """
+            f"""
             UPDATE crawl_runs SET
-                status = ?, finished_at = ?, pages = ?, items_stored = ?,
+                status = ?, finished_at = ?{columns},
                 items_rejected = (SELECT count(*) FROM rejects WHERE run_id = ?),
                 errors = (SELECT count(*) FROM crawl_errors WHERE run_id = ?)
             WHERE id = ?
             """,
-            [status, finished_at, pages, items_stored, run_id, run_id, run_id],
+            [status, finished_at, *counts.values(), run_id, run_id, run_id],
         )
     return db["crawl_runs"].get(run_id)
 
@@ -93,4 +96,5 @@ def article_row(item: dict[str, Any], captured_at: str) -> dict[str, Any]:
         "views": item.get("views"),
         "first_seen_at": captured_at,
         "last_seen_at": captured_at,
+        "sources": json.dumps(item.get("sources") or {}, sort_keys=True),
     }

@@ -79,6 +79,14 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rejects_run_id ON rejects (run_id);
     """,
+    # 2: which extraction layer produced each field, and per-run drift and coverage.
+    """
+    ALTER TABLE articles ADD COLUMN sources TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE crawl_runs ADD COLUMN article_pages INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE crawl_runs ADD COLUMN fallback_pages INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE crawl_runs ADD COLUMN field_coverage TEXT;
+    ALTER TABLE crawl_runs ADD COLUMN warning TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

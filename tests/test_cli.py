@@ -60,7 +60,8 @@ def test_status_lists_the_runs(site: Site, mirror: MirrorServer, db: Path) -> No
     assert f"{articles} articles, 10 most-read rows, 3 rate rows" in result.stdout
     run_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("1 "))
     # robots.txt, home, three listing pages and the articles; every item stored.
-    assert run_line.split()[3:] == ["ok", str(articles + 5), str(articles + 13), "0", "0"]
+    assert run_line.split()[3:] == ["ok", str(articles + 5), str(articles + 13), "0", "0", f"0/{articles}"]
+    assert "WARNING" not in result.stdout
 
 
 def test_demo_collects_the_mirror_and_says_how_to_open_it(tmp_path: Path) -> None:

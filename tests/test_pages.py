@@ -61,9 +61,11 @@ def test_empty_views_widget_is_null_not_zero() -> None:
     assert normalize_item(parse_article(html, URL)).views == 11674
 
 
-def test_missing_title_and_body_are_left_empty_for_validation_to_reject() -> None:
-    item = normalize_item(parse_article("<html><body><p>nothing</p></body></html>", URL))
-    assert item.title is None and item.body is None and item.published_at is None
+def test_missing_title_and_date_are_left_empty_for_validation_to_reject() -> None:
+    item = normalize_item(parse_article("<html><body><p>Один абзац без разметки.</p></body></html>", URL))
+    assert item.title is None and item.published_at is None
+    assert item.body == "Один абзац без разметки." and item.sources["body"] == "generic"
+    assert "title" not in item.sources
 
 
 def test_listing_links_and_pagination() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +14,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.fields import canonical_url, now_kz, section_of
+from crawler.fields import KZ_TZ, canonical_url, now_kz, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from pipelines.store import STAT_START_FAILED
@@ -96,22 +97,27 @@ class InformburoSpider(scrapy.Spider):
             yield from rates
 
     def parse_listing(self, response: Response, page: int) -> Iterator[Any]:
-        listing = parse_listing(response.selector, response.url)
-        articles = [url for url in listing.links if self.is_article_url(url)]
+        listing = parse_listing(response.selector, response.url, datetime.now(KZ_TZ))
+        articles = [entry for entry in listing.entries if self.is_article_url(entry.url)]
         if not articles:
             yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
             return
-        new = [url for url in articles if canonical_url(url) not in self.known_urls]
-        for url in new:
-            yield scrapy.Request(url, callback=self.parse_article, errback=self.fetch_failed)
+        new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
+        for entry in new:
+            yield scrapy.Request(
+                entry.url,
+                callback=self.parse_article,
+                errback=self.fetch_failed,
+                cb_kwargs={"listing_published": entry.published_at},
+            )
         if not new:
             self.logger.info("Listing page %s holds only stored articles: stopping here", page)
             return
         if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
             yield self._listing_request(page + 1)
 
-    def parse_article(self, response: Response) -> Iterator[Any]:
-        yield parse_article(response.selector, response.url, now_kz())
+    def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
+        yield parse_article(response.selector, response.url, now_kz(), listing_published)
 
     def is_article_url(self, url: str) -> bool:
         """An article page on our own host: ``/<section>/<slug>`` of a known section."""
