@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
-from mirror.site import Site, render_article, render_home, render_listing, robots_txt
+from mirror.site import Site, encode_page, render_article, render_home, render_listing, robots_txt
 
 
 @dataclass(frozen=True)
@@ -64,24 +64,24 @@ class MirrorServer:
     ) -> None:
         self.stop()
 
-    def render(self, target: str) -> tuple[int, str, str]:
+    def render(self, target: str) -> tuple[int, str, bytes]:
         """(status, content type, body) for a request target such as ``/novosti?page=2``."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         if path == "/robots.txt":
-            return 200, "text/plain; charset=utf-8", robots_txt()
+            return 200, "text/plain; charset=utf-8", robots_txt().encode()
         if path == "/":
-            return 200, "text/html; charset=utf-8", render_home(self.site)
+            return 200, *encode_page(None, render_home(self.site))
         if path == "/novosti":
             page_arg = parse_qs(parts.query).get("page", ["1"])[0]
             page = int(page_arg) if page_arg.isdigit() else 0
             html = render_listing(self.site, page)
             if html is not None:
-                return 200, "text/html; charset=utf-8", html
+                return 200, *encode_page(None, html)
         article = self.site.article_at(path)
         if article is not None:
-            return 200, "text/html; charset=utf-8", render_article(self.site, article, self.url)
-        return 404, "text/html; charset=utf-8", "<html><body><h1>404</h1></body></html>"
+            return 200, *encode_page(article, render_article(self.site, article, self.url))
+        return 404, *encode_page(None, "<html><body><h1>404</h1></body></html>")
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -92,8 +92,7 @@ class MirrorServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(LoggedRequest("GET", self.path, self.headers.get("User-Agent", "")))
-                status, ctype, text = server.render(self.path)
-                body = text.encode("utf-8")
+                status, ctype, body = server.render(self.path)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))

@@ -120,11 +120,16 @@ def _sidebar(site: Site) -> str:
   </aside>"""
 
 
-def _page(title: str, main: str, site: Site, *, lang: str = "ru", head: str = "") -> str:
+def _page(title: str, main: str, site: Site, *, lang: str = "ru", head: str = "", charset: str = "utf-8") -> str:
+    declaration = (
+        '<meta charset="utf-8">'
+        if charset == "utf-8"
+        else f'<meta http-equiv="Content-Type" content="text/html; charset={charset}">'
+    )
     return f"""<!DOCTYPE html>
 <html lang="{lang}">
 <head>
-  <meta charset="utf-8">
+  {declaration}
   <title>{escape(title)} | Informburo.kz</title>
   <script>window.dataLayer = window.dataLayer || [];</script>
 {head}</head>
@@ -188,9 +193,11 @@ def render_listing(site: Site, page: int) -> str | None:
 def _listing_entry(site: Site, article: dict[str, Any], pinned: bool = False) -> str:
     tags = " ".join(f'<a href="/tags/{escape(t.lower())}">#{escape(t)}</a>' for t in article["tags"])
     css = "uk-grid pinned" if pinned else "uk-grid"
+    # The pinned copy links with tracking parameters, as promoted links on the site do.
+    href = site.path_of(article) + ("?utm_source=pinned&amp;utm_medium=feed" if pinned else "")
     return (
         f'      <li class="{css}"><div class="uk-width-auto"><img data-src="{escape(article["image"] or "")}" alt=""></div>'
-        f'<div class="uk-width-expand"><a href="{site.path_of(article)}">{escape(article["title"])}</a>'
+        f'<div class="uk-width-expand"><a href="{href}">{escape(article["title"])}</a>'
         f' <time class="article-time">{article["published"][11:16]}</time>'
         f'<div class="hashtags">{tags}</div></div></li>'
     )
@@ -268,14 +275,32 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         views_text = f"{views:,}".replace(",", "\u00a0") if views >= 10000 else str(views)
     else:
         views_text = views or ""
-    author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
-    lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
-    img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
-    tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
+    variant = article.get("variant")
+    charset = "windows-1251" if variant == "cp1251" else "utf-8"
     blocks = "\n      ".join(_block(b) for b in article["blocks"])
-    main = f"""    <article>
+    if variant == "drifted":
+        # A redesign: every class and tag the site's selectors know is renamed; <head> is intact.
+        ld["articleBody"] = body_text(article)
+        ld["keywords"] = article["tags"]
+        meta[-1] = f'  <script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>'
+        byline = f'<span class="byline">{escape(article["author"])}</span>' if article.get("author") else ""
+        main = f"""    <div class="story-v2">
+      <div class="headline-new">{title}</div>
+      <div class="story-meta">{_date_text(article["published"], lang)} {byline}</div>
+      <div class="content-v2">
+      {blocks}
+      </div>
+    </div>"""
+    else:
+        # "text-date": the <time> carries only its visible text, no datetime attribute.
+        stamp = "" if variant == "text-date" else f' datetime="{article["published"]}"'
+        author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
+        lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
+        img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
+        tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
+        main = f"""    <article>
       <h1>{title}</h1>
-      <div class="article-meta"><time datetime="{article["published"]}">{_date_text(article["published"], lang)}</time>
+      <div class="article-meta"><time{stamp}>{_date_text(article["published"], lang)}</time>
         {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
       {img}
       {lead}
@@ -284,4 +309,37 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
       </div>
       <ul class="article-tags">{tags}</ul>
     </article>"""
-    return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n")
+    return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n", charset=charset)
+
+
+def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
+    """(Content-Type, bytes) as the site would send the page; "cp1251" pages name no charset in the header."""
+    if article is not None and article.get("variant") == "cp1251":
+        return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
+    return "text/html; charset=utf-8", html.encode("utf-8")
+    # "text-date": the <time> carries only its visible text, no datetime attribute.
+    stamp = "" if variant == "text-date" else f' datetime="{article["published"]}"'
+    author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
+    lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
+    img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
+    tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
+    main = f"""    <article>
+      <h1>{title}</h1>
+      <div class="article-meta"><time{stamp}>{_date_text(article["published"], lang)}</time>
+        {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
+      {img}
+      {lead}
+      <div class="article">
+      {blocks}
+      </div>
+      <ul class="article-tags">{tags}</ul>
+    </article>"""
+    charset = "windows-1251" if variant == "cp1251" else "utf-8"
+    return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n", charset=charset)
+
+
+def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
+    """(Content-Type, bytes) as the site would send the page; "cp1251" pages name no charset in the header."""
+    if article is not None and article.get("variant") == "cp1251":
+        return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
+    return "text/html; charset=utf-8", html.encode("utf-8")

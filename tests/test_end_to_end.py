@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mirror.server import MirrorServer
 from mirror.site import DISALLOWED, Site, body_text
-from tests.conftest import crawl, rows
+from tests.conftest import crawl, informburo, rows
 
 
 def expected_articles(site: Site) -> list[dict]:
@@ -34,7 +34,8 @@ def test_crawl_stores_every_article_once_and_never_leaves_the_allowed_pages(site
     assert not any(p.startswith(DISALLOWED) for p in first_paths + second_paths)  # robots.txt obeyed
     assert "/robots.txt" in first_paths
     assert not any(p.startswith("/tags/") for p in first_paths)
-    assert len(first_paths) == len(set(first_paths))  # the pinned duplicate is fetched once
+    # The pinned copy (with utm_* parameters) and the feed entry are one page, fetched once.
+    assert len(first_paths) == len(set(first_paths)) and not any("utm_" in p for p in first_paths)
     # Second pass: page 1 holds only stored articles, so it stops there and refetches none.
     assert "/novosti?page=2" in first_paths and "/novosti?page=2" not in second_paths
     assert not any(p.startswith(("/stati/", "/cards/", "/interview/")) for p in second_paths)
@@ -65,6 +66,15 @@ def test_every_field_matches_the_mirror(site: Site, mirror: MirrorServer, db: Pa
         assert row["image_url"] == (mirror.url + article["image"] if article["image"] else None)
         assert row["views"] == article["views"]
         assert row["first_seen_at"] == row["last_seen_at"] and row["first_seen_at"].endswith("+05:00")
+        sources = json.loads(row["sources"])
+        fallback = "jsonld" if article.get("variant") == "drifted" else "site"
+        assert sources["title"] == sources["body"] == sources["published_at"] == fallback
+    variants = {a.get("variant") for a in expected_articles(site)}
+    assert {"drifted", "cp1251", "text-date"} <= variants  # the crawl meets every page variant
+    run = rows(db, "SELECT * FROM crawl_runs")[0]
+    assert run["warning"] is None and run["fallback_pages"] == 1  # one redesigned page is not drift
+    coverage = json.loads(run["field_coverage"])
+    assert coverage["author"] == round(sum(1 for a in expected_articles(site) if a["author"]) / len(stored), 3)
 
 
 def test_a_broken_article_is_rejected_with_its_reason_and_the_run_goes_on(site: Site, db: Path) -> None:
@@ -106,3 +116,24 @@ def test_an_unreadable_optional_field_is_stored_as_null_and_recorded(site: Site,
     assert rows(db, "SELECT views FROM articles WHERE url = ?", (url,)) == [{"views": None}]
     errors = rows(db, "SELECT url, stage, reason FROM crawl_errors")
     assert errors == [{"url": url, "stage": "parse", "reason": "views: not a counter: 'много'"}]
+
+
+def test_layout_drift_fires_a_warning_that_status_shows(site: Site, db: Path) -> None:
+    for article in site.articles:
+        article["variant"] = "drifted"
+        article["lead"] = article["views"] = None  # the redesign hides them
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url).returncode == 0
+        stored = rows(db, "SELECT url, title, author, body, published_at, image_url, sources FROM articles")
+    assert len(stored) == len(expected_articles(site))  # still stored, through the fallbacks
+    by_title = {a["title"]: a for a in site.articles}
+    for row in stored:
+        article = by_title[row["title"]]
+        assert row["body"] == body_text(article) and row["published_at"] == article["published"]
+        assert row["author"] == article["author"]
+        assert json.loads(row["sources"])["body"] == "jsonld"
+    run = rows(db, "SELECT * FROM crawl_runs")[0]
+    assert run["status"] == "ok" and run["fallback_pages"] == run["article_pages"] == len(stored)
+    assert run["warning"].startswith(f"layout drift: {len(stored)} of {len(stored)} article pages (100%)")
+    status = informburo("status", "--db", str(db))
+    assert f"WARNING run 1: layout drift: {len(stored)} of {len(stored)}" in status.stdout

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from crawler.fields import (
+    KZ_TZ,
     canonical_url,
     clean_tags,
     clean_text,
     currency_code,
     join_blocks,
     language,
+    listing_datetime,
     parse_amount,
     parse_count,
     parse_datetime,
@@ -20,6 +24,9 @@ from crawler.fields import (
     split_emoji,
     split_rate,
 )
+from mirror.site import MONTHS
+
+RU_MONTHS = MONTHS["ru"]
 
 
 @pytest.mark.parametrize(
@@ -204,3 +211,50 @@ def test_section_of(url: str, section: str | None) -> None:
 def test_language_and_tags() -> None:
     assert language("ru-RU") == "ru" and language("kk") == "kk" and language("kz") == "kk"
     assert clean_tags(["#КТК", " нефть ", "#КТК", "", "#"]) == ["КТК", "нефть"]
+
+
+@given(st.text())
+def test_reading_functions_read_or_refuse_with_value_error(text: str) -> None:
+    for read in (parse_amount, parse_datetime, canonical_url, currency_code, language):
+        try:
+            value = read(text)
+        except ValueError:
+            continue
+        if value is not None and read is not parse_amount:
+            assert value == read(value)  # idempotent: a stored value reads back as itself
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)))
+def test_parse_datetime_round_trips_any_moment(moment: datetime) -> None:
+    stamp = moment.replace(second=0, microsecond=0, tzinfo=KZ_TZ).isoformat()
+    assert parse_datetime(stamp) == stamp
+    text = f"{moment:%H:%M}, {moment.day} {RU_MONTHS[moment.month - 1]} {moment.year}"
+    assert parse_datetime(text) == moment.replace(second=0, microsecond=0, tzinfo=KZ_TZ).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("heading", "clock", "iso"),
+    [
+        ("Сегодня", "13:51", "2026-01-16T13:51:00+05:00"),
+        ("Бүгін", "08:00", "2026-01-16T08:00:00+05:00"),
+        ("Вчера", "23:40", "2026-01-15T23:40:00+05:00"),
+        ("Кеше", "23:40", "2026-01-15T23:40:00+05:00"),
+        ("16 января", "10:52", "2026-01-16T10:52:00+05:00"),
+        ("31 декабря", "12:00", "2025-12-31T12:00:00+05:00"),  # no year: the latest one not in the future
+        ("31 декабря 2025", "12:00", "2025-12-31T12:00:00+05:00"),
+        ("15 қаңтар", "09:05", "2026-01-15T09:05:00+05:00"),
+        ("Сегодня", None, None),
+        ("Послезавтра", "10:00", None),
+        ("31 февраля", "10:00", None),
+    ],
+)
+def test_listing_datetime_resolves_against_the_crawl_date(heading: str, clock: str | None, iso: str | None) -> None:
+    # 00:30 on 16 January in Kazakhstan is still 15 January in UTC: the day must be Kazakhstan's.
+    now = datetime(2026, 1, 15, 19, 30, tzinfo=UTC)
+    assert listing_datetime(heading, clock, now) == iso
+
+
+@given(st.text(), st.text())
+def test_listing_datetime_never_raises(heading: str, clock: str) -> None:
+    result = listing_datetime(heading, clock, datetime(2026, 1, 16, 15, 0, tzinfo=KZ_TZ))
+    assert result is None or result.endswith("+05:00")

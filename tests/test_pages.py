@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crawler.fields import canonical_url
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from mirror.site import Site, render_article, render_listing
 from pipelines.normalize import normalize_item
@@ -72,8 +73,11 @@ def test_listing_links_and_pagination() -> None:
     site = Site.default()
     page = parse_listing(render_listing(site, 1), "http://127.0.0.1:1/novosti")
     paths = [link.removeprefix("http://127.0.0.1:1") for link in page.links]
-    # The pinned first entry is listed once; the partner link stays in the raw list for the spider to refuse.
-    assert paths[0] == site.path_of(site.articles[0]) and len(paths) == len(set(paths))
+    # The pinned first entry links with tracking parameters; one canonical URL for both copies.
+    first = site.path_of(site.articles[0])
+    assert paths[0].startswith(first + "?utm_source=pinned") and first in paths
+    assert len({canonical_url(link) for link in page.links}) == len(paths) - 1
+    # The partner link stays in the raw list for the spider to refuse.
     assert site.partner_url in page.links
     assert [p.removeprefix("http://127.0.0.1:1") for p in page.pages] == [f"/novosti?page={n}" for n in (1, 2, 3)]
 

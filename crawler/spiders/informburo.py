@@ -59,6 +59,7 @@ class InformburoSpider(scrapy.Spider):
         spider.base_netloc = base.netloc.lower()
         spider.allowed_domains = [base.hostname]
         spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
+        spider.requested: set[str] = set()
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -104,8 +105,12 @@ class InformburoSpider(scrapy.Spider):
             return
         new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
         for entry in new:
+            url = canonical_url(entry.url)  # tracking parameters dropped: one page, one request
+            if url in self.requested:
+                continue
+            self.requested.add(url)
             yield scrapy.Request(
-                entry.url,
+                url,
                 callback=self.parse_article,
                 errback=self.fetch_failed,
                 cb_kwargs={"listing_published": entry.published_at},
