@@ -317,29 +317,3 @@ def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
     if article is not None and article.get("variant") == "cp1251":
         return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
     return "text/html; charset=utf-8", html.encode("utf-8")
-    # "text-date": the <time> carries only its visible text, no datetime attribute.
-    stamp = "" if variant == "text-date" else f' datetime="{article["published"]}"'
-    author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
-    lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
-    img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
-    tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
-    main = f"""    <article>
-      <h1>{title}</h1>
-      <div class="article-meta"><time{stamp}>{_date_text(article["published"], lang)}</time>
-        {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
-      {img}
-      {lead}
-      <div class="article">
-      {blocks}
-      </div>
-      <ul class="article-tags">{tags}</ul>
-    </article>"""
-    charset = "windows-1251" if variant == "cp1251" else "utf-8"
-    return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n", charset=charset)
-
-
-def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
-    """(Content-Type, bytes) as the site would send the page; "cp1251" pages name no charset in the header."""
-    if article is not None and article.get("variant") == "cp1251":
-        return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
-    return "text/html; charset=utf-8", html.encode("utf-8")
