@@ -283,8 +283,8 @@ def language(value: str | None) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
-    code = text.lower().replace("_", "-").split("-")[0]
-    return "kk" if code in ("kk", "kz") else code
+    code = text.lower().replace("_", "-").split("-")[0].strip()
+    return "kk" if code in ("kk", "kz") else (code or None)
 
 
 def clean_tags(tags: list[str] | None) -> list[str]:
