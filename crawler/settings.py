@@ -12,7 +12,7 @@ INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.
 INFORMBURO_MAX_PAGES = 3
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which
 # the run stores a "layout drift" warning.
-INFORMBURO_DRIFT_THRESHOLD = 0.2
+INFORMBURO_DRIFT_THRESHOLD = 0.5
 
 USER_AGENT = (
     "informburo-pipeline/0.1 (news archive for research; +https://github.com/informburo-pipeline/informburo-pipeline)"

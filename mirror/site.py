@@ -255,6 +255,7 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
     if article.get("modified"):
         meta.append(f'  <meta property="article:modified_time" content="{article["modified"]}">')
     meta += [f'  <meta property="article:tag" content="{escape(t)}">' for t in article["tags"]]
+    variant = article.get("variant")
     ld: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -263,6 +264,8 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         "dateModified": article.get("modified") or article["published"],
         "mainEntityOfPage": url,
     }
+    if variant == "meta-date":  # dates only in article:*_time meta
+        del ld["datePublished"], ld["dateModified"]
     if article.get("author"):
         ld["author"] = {"@type": "Person", "name": article["author"]}
     if image:
@@ -275,7 +278,6 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         views_text = f"{views:,}".replace(",", "\u00a0") if views >= 10000 else str(views)
     else:
         views_text = views or ""
-    variant = article.get("variant")
     charset = "windows-1251" if variant == "cp1251" else "utf-8"
     blocks = "\n      ".join(_block(b) for b in article["blocks"])
     if variant == "drifted":
@@ -292,15 +294,19 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
       </div>
     </div>"""
     else:
-        # "text-date": the <time> carries only its visible text, no datetime attribute.
+        # "text-date": the <time> carries only its visible text, no datetime attribute;
+        # "jsonld-date" and "meta-date": no <time> at all.
         stamp = "" if variant == "text-date" else f' datetime="{article["published"]}"'
+        time = f"<time{stamp}>{_date_text(article['published'], lang)}</time>"
+        if variant in ("jsonld-date", "meta-date"):
+            time = ""
         author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
         lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
         img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
         tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
         main = f"""    <article>
       <h1>{title}</h1>
-      <div class="article-meta"><time{stamp}>{_date_text(article["published"], lang)}</time>
+      <div class="article-meta">{time}
         {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
       {img}
       {lead}

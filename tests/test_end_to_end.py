@@ -9,9 +9,16 @@ from mirror.server import MirrorServer
 from mirror.site import DISALLOWED, Site, body_text
 from tests.conftest import crawl, informburo, rows
 
+LAYER_OF_DATE = {"drifted": "jsonld", "jsonld-date": "jsonld", "meta-date": "meta"}
+
 
 def expected_articles(site: Site) -> list[dict]:
     return [a for a in site.articles if not site.path_of(a).startswith(DISALLOWED)]
+
+
+def fallback_pages(site: Site) -> int:
+    """Mirror articles whose title, body or date can only come from a fallback layer."""
+    return sum(1 for a in expected_articles(site) if a.get("variant") in LAYER_OF_DATE)
 
 
 def test_crawl_stores_every_article_once_and_never_leaves_the_allowed_pages(site: Site, db: Path) -> None:
@@ -67,12 +74,14 @@ def test_every_field_matches_the_mirror(site: Site, mirror: MirrorServer, db: Pa
         assert row["views"] == article["views"]
         assert row["first_seen_at"] == row["last_seen_at"] and row["first_seen_at"].endswith("+05:00")
         sources = json.loads(row["sources"])
-        fallback = "jsonld" if article.get("variant") == "drifted" else "site"
-        assert sources["title"] == sources["body"] == sources["published_at"] == fallback
+        variant = article.get("variant")
+        assert sources["title"] == sources["body"] == ("jsonld" if variant == "drifted" else "site")
+        assert sources["published_at"] == LAYER_OF_DATE.get(variant, "site")
     variants = {a.get("variant") for a in expected_articles(site)}
-    assert {"drifted", "cp1251", "text-date"} <= variants  # the crawl meets every page variant
+    assert {"drifted", "cp1251", "text-date", "jsonld-date", "meta-date"} <= variants  # the crawl meets them all
     run = rows(db, "SELECT * FROM crawl_runs")[0]
-    assert run["warning"] is None and run["fallback_pages"] == 1  # one redesigned page is not drift
+    # A redesigned page and two without a <time> are not drift: below the threshold, no warning.
+    assert run["warning"] is None and run["fallback_pages"] == fallback_pages(site) == 3
     coverage = json.loads(run["field_coverage"])
     assert coverage["author"] == round(sum(1 for a in expected_articles(site) if a["author"]) / len(stored), 3)
 
@@ -137,3 +146,33 @@ def test_layout_drift_fires_a_warning_that_status_shows(site: Site, db: Path) ->
     assert run["warning"].startswith(f"layout drift: {len(stored)} of {len(stored)} article pages (100%)")
     status = informburo("status", "--db", str(db))
     assert f"WARNING run 1: layout drift: {len(stored)} of {len(stored)}" in status.stdout
+
+
+# (link text, views, comments, reactions) as a page may print them → what must be stored.
+SIDEBAR_VARIANTS = [
+    (("🥩🥒 Ярмарка", "11 674", "0", "5"), ("🥩🥒", "Ярмарка", 11674, 0, 5)),
+    (("⚠️ Внимание", "11\u2009674", "—", ""), ("⚠️", "Внимание", 11674, None, None)),
+    (("👨\u200d👩\u200d👧 Семья", "1,2 тыс.", "3", "12K"), ("👨\u200d👩\u200d👧", "Семья", 1200, 3, 12000)),
+    (("🇰🇿 Флаг", "7693", "1", "125"), ("🇰🇿", "Флаг", 7693, 1, 125)),
+    (("2026: год реформ", "2442", "0", "8"), (None, "2026: год реформ", 2442, 0, 8)),
+]
+RATE_VARIANTS = [
+    (("USD:", "505,1 / 508,1"), ("USD", 505.1, 508.1)),
+    (("EUR:", "591.0 / —"), ("EUR", 591.0, None)),
+    (("CNY:", "70.2 / 72.9"), ("CNY", 70.2, 72.9)),
+]
+
+
+def test_sidebar_and_rates_variants_through_the_crawl(site: Site, db: Path) -> None:
+    site.most_read = [
+        {"rank": str(rank), "link_text": text, "href": "/novosti/x", "views": v, "comments": c, "reactions": r}
+        for rank, ((text, v, c, r), _) in enumerate(SIDEBAR_VARIANTS, start=1)
+    ]
+    site.rates = [{"code": code, "value": value} for (code, value), _ in RATE_VARIANTS]
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url, "--only", "most_read,rates").returncode == 0
+    stored = rows(db, "SELECT rank, emoji, title, views, comments, reactions FROM most_read ORDER BY rank")
+    assert [tuple(r.values()) for r in stored] == [(i, *want) for i, (_, want) in enumerate(SIDEBAR_VARIANTS, 1)]
+    rates = rows(db, "SELECT currency, buy, sell FROM rates ORDER BY rowid")
+    assert [tuple(r.values()) for r in rates] == [want for _, want in RATE_VARIANTS]
+    assert rows(db, "SELECT status FROM crawl_runs") == [{"status": "ok"}]
