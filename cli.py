@@ -196,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
     crawl.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
     crawl.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
-    crawl.add_argument("--only", default=None, help="collect only some of: articles,most_read,rates")
+    crawl.add_argument(
+        "--only", default=None, help="collect only some of: articles,most_read,rates,recheck (default: the first three)"
+    )
     crawl.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
     )

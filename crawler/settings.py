@@ -10,6 +10,8 @@ NEWSPIDER_MODULE = "crawler.spiders"
 INFORMBURO_DB = os.environ.get("INFORMBURO_DB", "data/informburo.db")
 INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.kz")
 INFORMBURO_MAX_PAGES = 3
+# The recheck part re-fetches stored articles published this many days back (edits, views).
+INFORMBURO_RECHECK_DAYS = 3
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which
 # the run stores a "layout drift" warning.
 INFORMBURO_DRIFT_THRESHOLD = 0.5

@@ -20,6 +20,7 @@ from crawler.items import Article, MostReadEntry, PageError, RateQuote
 from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.validate import Rejected
 from storage.db import article_row, finish_run, open_database, start_run
+from storage.schema import content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,10 @@ class StorePipeline:
             if isinstance(item, Article):
                 self._store_article(item, captured_at)
             elif isinstance(item, MostReadEntry):
-                self._insert(
-                    "most_read", item, captured_at, ("rank", "emoji", "title", "url", "views", "comments", "reactions")
-                )
+                columns = ("rank", "emoji", "title", "url", "views", "comments", "reactions")
+                self._insert("most_read", item, captured_at, columns)
+                if item.url and item.views is not None:
+                    self._view_point(item.url, item.views, captured_at, "most_read")
             elif isinstance(item, RateQuote):
                 self._insert("rates", item, captured_at, ("currency", "buy", "sell"))
             elif isinstance(item, PageError):
@@ -92,21 +94,51 @@ class StorePipeline:
             self.fallback_pages += 1
 
     def _store_article(self, item: Article, captured_at: str) -> None:
+        """Upsert the article; a changed title, lead or body adds a version; views add a point."""
         assert self.db is not None
         self._count_article_page(item)
         self.stored_articles += 1
         self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         row = article_row(ItemAdapter(item).asdict(), captured_at)
+        digest = content_hash(row["title"], row["lead"], row["body"])
         table = self.db["articles"]
         try:
             old = table.get(row["url"])
         except NotFoundError:
+            old = None
+        if old is None:
             table.insert(row)
-            return
-        row.pop("first_seen_at")
-        if row["views"] is None:
-            row["views"] = old["views"]  # an empty counter widget never erases a count seen
-        table.update(row["url"], row)
+            changed = True
+        else:
+            row.pop("first_seen_at")
+            if row["views"] is None:
+                row["views"] = old["views"]  # an empty counter widget never erases a count seen
+            table.update(row["url"], row)
+            last = self.db.execute(
+                "SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1", [row["url"]]
+            ).fetchone()
+            changed = last is None or last[0] != digest
+        if changed:
+            self.db["article_versions"].insert(
+                {
+                    "url": row["url"],
+                    "run_id": self.run_id,
+                    "captured_at": captured_at,
+                    "content_hash": digest,
+                    "title": row["title"],
+                    "lead": row["lead"],
+                    "body": row["body"],
+                }
+            )
+        if item.views is not None:
+            self._view_point(row["url"], item.views, captured_at, "page")
+
+    def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
+        assert self.db is not None
+        self.db["article_views"].upsert(
+            {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source},
+            pk=("url", "run_id", "source"),
+        )
 
     def _insert(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
         assert self.db is not None

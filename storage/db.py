@@ -31,7 +31,7 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     db = Database(conn)
     if create:
         db.enable_wal()
-        migrate(conn)
+        migrate(db)
     return db
 
 
@@ -62,15 +62,36 @@ def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **co
     return db["crawl_runs"].get(run_id)
 
 
+def _read_only(path: str | Path) -> sqlite3.Connection | None:
+    """A read-only connection to an existing database that has ``articles``; else ``None``."""
+    if not Path(path).exists():
+        return None
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
+        conn.close()
+        return None
+    return conn
+
+
 def known_article_urls(path: str | Path) -> set[str]:
     """Canonical URLs already stored, read without creating or migrating anything."""
-    if not Path(path).exists():
+    conn = _read_only(path)
+    if conn is None:
         return set()
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
-            return set()
         return {row[0] for row in conn.execute("SELECT url FROM articles")}
+    finally:
+        conn.close()
+
+
+def recent_article_urls(path: str | Path, since: str) -> list[str]:
+    """Stored articles published at or after ``since`` (ISO 8601, +05:00), newest first."""
+    conn = _read_only(path)
+    if conn is None:
+        return []
+    try:
+        sql = "SELECT url FROM articles WHERE published_at >= ? ORDER BY published_at DESC"
+        return [row[0] for row in conn.execute(sql, [since])]
     finally:
         conn.close()
 

@@ -6,9 +6,86 @@ so a database is either at the old version or fully at the new one.
 
 from __future__ import annotations
 
-import sqlite3
+import hashlib
+import json
+from collections.abc import Callable
 
-MIGRATIONS: list[str] = [
+from sqlite_utils import Database
+
+#: Tokenizer for full-text search: Unicode case folding (Cyrillic and Kazakh letters included),
+#: diacritics removed, so "ктк" finds "КТК" and "қаңтар" finds "Қаңтар".
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+FTS_COLUMNS = ("title", "lead", "body", "tags")
+
+
+def content_hash(title: str | None, lead: str | None, body: str | None) -> str:
+    """What makes an article version: its title, lead and body (SHA-256, hex)."""
+    payload = json.dumps([title, lead, body], ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _v3_history_and_search(db: Database) -> None:
+    """Article versions and views over time, full-text search, indexes for the canned queries."""
+    db.executescript(
+        """
+        CREATE TABLE article_versions (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL REFERENCES articles (url),
+            run_id INTEGER REFERENCES crawl_runs (id),
+            captured_at TEXT NOT NULL,
+            content_hash TEXT NOT NULL,
+            title TEXT NOT NULL,
+            lead TEXT,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX article_versions_url ON article_versions (url, id);
+        CREATE TABLE article_views (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            run_id INTEGER REFERENCES crawl_runs (id),
+            captured_at TEXT NOT NULL,
+            views INTEGER NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('page', 'most_read'))
+        );
+        CREATE UNIQUE INDEX article_views_run ON article_views (url, run_id, source);
+        CREATE INDEX article_views_url ON article_views (url, captured_at);
+        CREATE INDEX most_read_url ON most_read (url, run_id);
+        CREATE INDEX rates_currency ON rates (currency, captured_at);
+        CREATE INDEX articles_section ON articles (section, published_at);
+        CREATE INDEX articles_modified_at ON articles (modified_at);
+        """
+    )
+    # What was stored before versions existed is each article's first version.
+    for row in db.query("SELECT url, title, lead, body, first_seen_at, views, last_seen_at FROM articles"):
+        db["article_versions"].insert(
+            {
+                "url": row["url"],
+                "run_id": None,
+                "captured_at": row["first_seen_at"],
+                "content_hash": content_hash(row["title"], row["lead"], row["body"]),
+                "title": row["title"],
+                "lead": row["lead"],
+                "body": row["body"],
+            }
+        )
+        if row["views"] is not None:
+            db["article_views"].insert(
+                {
+                    "url": row["url"],
+                    "run_id": None,
+                    "captured_at": row["last_seen_at"],
+                    "views": row["views"],
+                    "source": "page",
+                }
+            )
+    for row in db.query(
+        "SELECT url, run_id, captured_at, views FROM most_read WHERE url IS NOT NULL AND views IS NOT NULL"
+    ):
+        db["article_views"].insert({**row, "source": "most_read"}, ignore=True)
+    db["articles"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize=FTS_TOKENIZE)
+
+
+MIGRATIONS: list[str | Callable[[Database], None]] = [
     # 1: the anatomy's field contract, plus where failures and rejects are recorded.
     """
     CREATE TABLE crawl_runs (
@@ -87,28 +164,39 @@ MIGRATIONS: list[str] = [
     ALTER TABLE crawl_runs ADD COLUMN field_coverage TEXT;
     ALTER TABLE crawl_runs ADD COLUMN warning TEXT;
     """,
+    # 3: history (versions, views over time) and full-text search.
+    _v3_history_and_search,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    return conn.execute("PRAGMA user_version").fetchone()[0]
+def schema_version(db: Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the database up to ``SCHEMA_VERSION``, one transaction per step; return it."""
-    version = schema_version(conn)
+def migrate(db: Database) -> int:
+    """Bring the database up to ``SCHEMA_VERSION``, one transaction per step; return it.
+
+    A step that fails is rolled back whole: the database stays at the version before it.
+    """
+    version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise RuntimeError(
             f"database schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade informburo"
         )
     for number in range(version + 1, SCHEMA_VERSION + 1):
-        script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[number - 1]}\nPRAGMA user_version = {number};\nCOMMIT;"
+        step = MIGRATIONS[number - 1]
+        db.execute("BEGIN IMMEDIATE")
         try:
-            conn.executescript(script)
+            if callable(step):
+                step(db)
+            else:
+                db.executescript(step)
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            if db.conn.in_transaction:
+                db.execute("ROLLBACK")
             raise
     return SCHEMA_VERSION

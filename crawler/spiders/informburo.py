@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,11 +18,13 @@ from crawler.fields import KZ_TZ, canonical_url, now_kz, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from pipelines.store import STAT_START_FAILED
-from storage.db import known_article_urls
+from storage.db import known_article_urls, recent_article_urls
 
 LISTING_PATH = "/novosti"
-#: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do).
-PARTS = ("articles", "most_read", "rates")
+#: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do). ``recheck``
+#: re-fetches stored articles published in the last INFORMBURO_RECHECK_DAYS days (edits, views).
+PARTS = ("articles", "most_read", "rates", "recheck")
+DEFAULT_PARTS = ("articles", "most_read", "rates")
 
 
 class InformburoSpider(scrapy.Spider):
@@ -40,7 +42,7 @@ class InformburoSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self._base_url_arg = base_url
         self._max_pages_arg = max_pages
-        self.parts = set(PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
+        self.parts = set(DEFAULT_PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
         unknown = self.parts - set(PARTS)
         if unknown or not self.parts:
             raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
@@ -59,6 +61,7 @@ class InformburoSpider(scrapy.Spider):
         spider.base_netloc = base.netloc.lower()
         spider.allowed_domains = [base.hostname]
         spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
+        spider.recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
         spider.requested: set[str] = set()
         return spider
 
@@ -69,6 +72,13 @@ class InformburoSpider(scrapy.Spider):
             )
         if "articles" in self.parts:
             yield self._listing_request(1)
+        if "recheck" in self.parts:
+            since = (datetime.now(KZ_TZ) - timedelta(days=self.recheck_days)).isoformat(timespec="seconds")
+            db = self.crawler.settings.get("INFORMBURO_DB")
+            for url in recent_article_urls(db, since):
+                if self.is_article_url(url) and url not in self.requested:
+                    self.requested.add(url)
+                    yield scrapy.Request(url, callback=self.parse_article, errback=self.fetch_failed)
 
     def _listing_request(self, page: int) -> scrapy.Request:
         url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
