@@ -131,7 +131,8 @@ import sqlite3, sys, time
 path, seconds = sys.argv[1], float(sys.argv[2])
 conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
 queries = ["SELECT count(*) FROM articles", "SELECT * FROM most_read ORDER BY run_id DESC LIMIT 10",
-           "SELECT a.title FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid WHERE articles_fts MATCH 'ктк'",
+           "SELECT a.title FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
+           " WHERE articles_fts MATCH 'ктк'",
            "SELECT currency, buy, sell FROM rates ORDER BY captured_at DESC LIMIT 3"]
 n = 0
 end = time.monotonic() + seconds
