@@ -1,7 +1,8 @@
 """The ``informburo`` command: crawl, run, demo, parse, status.
 
 Exit codes: 0 success; 1 the run failed; 2 bad usage or configuration;
-3 the run was interrupted by a signal before its pass completed.
+3 the run was interrupted by a signal before its pass completed; 75 another
+collection held the database's writer lock for longer than we would wait.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
+EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
 DEFAULT_BASE_URL = "https://informburo.kz"
 DEMO_PORT = 8765
@@ -52,6 +54,9 @@ def _report(outcome: Any) -> int:
             f" {stats.get('item_dropped_count', 0)} rejected"
         )
         return EXIT_OK
+    if outcome.status == "locked":
+        print(f"informburo: {outcome.reason}", file=sys.stderr)
+        return EXIT_LOCKED
     print(f"informburo: run {outcome.run_id or '-'} {outcome.status}: {outcome.reason}", file=sys.stderr)
     return EXIT_INTERRUPTED if outcome.status == "interrupted" else EXIT_FAILED
 
@@ -88,15 +93,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = _report(outcome)
     if outcome.run_id is not None:
         print_summary(args.db)
-    datasette = Path(sys.executable).parent / "datasette"
-    exe = str(datasette) if datasette.exists() else (shutil.which("datasette") or "datasette")
+    informburo = Path(sys.executable).parent / "informburo"
+    exe = str(informburo) if informburo.exists() else (shutil.which("informburo") or "informburo")
     try:
         exe = str(Path(exe).relative_to(Path.cwd()))
     except ValueError:
         pass
-    print(
-        f"\nOpen it in Datasette:\n  {exe} serve {args.db} --host 127.0.0.1 --port 8001\nthen browse http://127.0.0.1:8001/"
-    )
+    print(f"\nOpen it in Datasette (read-only, with charts):\n  {exe} serve --db {args.db}\nthen browse http://127.0.0.1:8001/")
     return code
 
 
@@ -151,6 +154,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         for r in runs:
             if r["warning"]:
                 print(f"WARNING run {r['id']}: {r['warning']}")
+        jobs = list(db.query("SELECT * FROM scheduler_jobs ORDER BY name"))
+        if jobs:
+            print("scheduled jobs (as the daemon last recorded them):")
+            print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} next run")
+            for job in jobs:
+                last = db.execute(
+                    "SELECT id, status, started_at FROM crawl_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
+                    [job["name"]],
+                ).fetchone()
+                run_id, outcome, started = last if last else ("-", "-", "-")
+                print(
+                    f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25}"
+                    f" {job['next_run_at'] or '-'}"
+                )
         if not runs:
             print("no runs yet")
         errors = list(
@@ -182,7 +199,43 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from storage.db import open_database
+    from storage.export import export_rows, write_export
+
+    try:
+        db = open_database(args.db, create=False)
+    except FileNotFoundError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        try:
+            count = write_export(export_rows(db, args.table, args.since), args.format, out)
+        finally:
+            if args.output:
+                out.close()
+    except ValueError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        db.close()
+    print(f"exported {count} {args.table} rows", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from storage.browse import serve
+
+    try:
+        return serve(args.db, args.port)
+    except FileNotFoundError as exc:
+        print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from storage.browse import DEFAULT_PORT, port_number
     from storage.db import DEFAULT_DB
 
     parser = argparse.ArgumentParser(
@@ -220,10 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--now", default=None, help="the crawl time for listing dates, ISO 8601 (default: now)")
     parse.set_defaults(func=cmd_parse)
 
+    export = sub.add_parser("export", help="stream a table as JSON lines or CSV")
+    export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="jsonl (default) or csv")
+    export.add_argument("--table", required=True, help="articles, most_read, rates, article_versions, article_views, …")
+    export.add_argument("--since", default=None, help="only rows at or after this date (YYYY-MM-DD) or ISO time")
+    export.add_argument("--output", default=None, help="write to this file instead of standard output")
+    export.set_defaults(func=cmd_export)
+
     status = sub.add_parser("status", help="the last runs and what they stored")
     status.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
     status.add_argument("--limit", type=int, default=10, help="how many runs to list")
     status.set_defaults(func=cmd_status)
+
+    serve = sub.add_parser("serve", help="browse the database in Datasette on 127.0.0.1, read-only, with charts")
+    serve.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -12,13 +12,18 @@ from twisted.python.failure import Failure
 
 from crawler.spiders.informburo import InformburoSpider
 from pipelines.store import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS
+from storage.lock import LockTimeoutError, WriterLock
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class RunOutcome:
-    """How a pass ended: the ``crawl_runs`` id and status, and a one-line reason when not ok."""
+    """How a pass ended: the ``crawl_runs`` id and status, and a one-line reason when not ok.
+
+    ``status`` is a ``crawl_runs`` status, or ``locked`` when another writer held the
+    database for longer than ``INFORMBURO_LOCK_TIMEOUT`` and no run was started.
+    """
 
     run_id: int | None
     status: str
@@ -55,10 +60,40 @@ def run_crawl(settings: Settings, only: str | None = None) -> RunOutcome:
     stats = crawler.stats.get_stats() if crawler.stats else {}
     status = stats.get(STAT_STATUS) or "failed"
     reason = None
-    if failures:
+    if failures and failures[0].check(LockTimeoutError):
+        status, reason = "locked", failures[0].getErrorMessage()
+    elif failures:
         reason = f"{failures[0].type.__name__}: {failures[0].getErrorMessage()}"
     elif status == "failed":
         reason = stats.get(STAT_START_FAILED) or f"crawl ended {stats.get('finish_reason', 'unexpectedly')}"
     elif status == "interrupted":
         reason = "stopped by a signal before the pass completed"
-    return RunOutcome(run_id=stats.get(STAT_RUN_ID), status=status, reason=reason, stats=stats)
+    run_id = stats.get(STAT_RUN_ID)
+    if run_id is None and status == "failed":
+        run_id = record_stillborn_run(settings, reason or "the crawl could not start")
+    return RunOutcome(run_id=run_id, status=status, reason=reason, stats=stats)
+
+
+def record_stillborn_run(settings: Settings, reason: str) -> int | None:
+    """A pass that failed before it could open its run still gets a ``failed`` row, with the reason."""
+    from crawler.fields import now_kz
+    from storage.db import finish_run, open_database, start_run
+
+    path = settings.get("INFORMBURO_DB")
+    try:
+        with WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")):
+            db = open_database(path)
+            try:
+                now = now_kz()
+                run_id = start_run(db, now, job=settings.get("INFORMBURO_JOB"))
+                db["crawl_errors"].insert(
+                    {"run_id": run_id, "url": settings.get("INFORMBURO_BASE_URL"), "stage": "start",
+                     "reason": reason, "http_status": None, "captured_at": now}
+                )  # fmt: skip
+                finish_run(db, run_id, status="failed", finished_at=now)
+                return run_id
+            finally:
+                db.close()
+    except Exception:  # the database itself is the problem: nothing more to record
+        logger.exception("could not record the failed run in %s", path)
+        return None

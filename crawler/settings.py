@@ -12,6 +12,10 @@ INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.
 INFORMBURO_MAX_PAGES = 3
 # The recheck part re-fetches stored articles published this many days back (edits, views).
 INFORMBURO_RECHECK_DAYS = 3
+# Seconds a run waits for another writer (cron vs daemon) to finish before giving up (exit 75).
+INFORMBURO_LOCK_TIMEOUT = 120
+# The scheduled job that started this run (set by the daemon), recorded in crawl_runs.job.
+INFORMBURO_JOB = None
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which
 # the run stores a "layout drift" warning.
 INFORMBURO_DRIFT_THRESHOLD = 0.5

@@ -19,7 +19,8 @@ from crawler.fields import now_kz
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
 from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.validate import Rejected
-from storage.db import article_row, finish_run, open_database, start_run
+from storage.db import article_row, close_orphan_runs, finish_run, open_database, start_run
+from storage.lock import WriterLock
 from storage.schema import content_hash
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class StorePipeline:
         self.crawler = crawler
         self.db_path = crawler.settings.get("INFORMBURO_DB")
         self.db: Database | None = None
+        self.lock: WriterLock | None = None
         self.run_id: int | None = None
         self.stored = 0
         self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
@@ -59,8 +61,15 @@ class StorePipeline:
         return pipeline
 
     def open_spider(self) -> None:
+        settings = self.crawler.settings
+        self.lock = WriterLock(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
         self.db = open_database(self.db_path)
-        self.run_id = start_run(self.db, now_kz())
+        orphans = close_orphan_runs(self.db, "interrupted", now_kz())
+        if orphans:
+            logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
+        spider = self.crawler.spider
+        parts = ",".join(sorted(getattr(spider, "parts", ()))) or None
+        self.run_id = start_run(self.db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
         self.crawler.stats.set_value(STAT_RUN_ID, self.run_id)
         logger.info("Run %s storing into %s", self.run_id, self.db_path)
 
@@ -239,3 +248,5 @@ class StorePipeline:
         logger.info("Run %s ended %s: %s", self.run_id, status, row)
         self.db.close()
         self.db = None
+        if self.lock is not None:
+            self.lock.release()

@@ -35,10 +35,20 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     return db
 
 
-def start_run(db: Database, started_at: str) -> int:
+def start_run(db: Database, started_at: str, *, job: str | None = None, parts: str | None = None) -> int:
     """A new ``crawl_runs`` row in state ``running``; its id."""
-    cur = db.execute("INSERT INTO crawl_runs (started_at, status) VALUES (?, 'running')", [started_at])
+    cur = db.execute(
+        "INSERT INTO crawl_runs (started_at, status, job, parts) VALUES (?, 'running', ?, ?)", [started_at, job, parts]
+    )
     return int(cur.lastrowid)
+
+
+def close_orphan_runs(db: Database, status: str, finished_at: str) -> int:
+    """Close runs left ``running`` by a writer that died (call while holding the writer lock)."""
+    cur = db.execute(
+        "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE status = 'running'", [status, finished_at]
+    )
+    return cur.rowcount
 
 
 def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **counts: Any) -> dict[str, Any]:
@@ -80,6 +90,24 @@ def known_article_urls(path: str | Path) -> set[str]:
         return set()
     try:
         return {row[0] for row in conn.execute("SELECT url FROM articles")}
+    finally:
+        conn.close()
+
+
+def last_walk_completed(path: str | Path) -> bool:
+    """Did the latest run that walked the listing end ``ok``? If not, the next walk must not stop early."""
+    conn = _read_only(path)
+    if conn is None:
+        return True
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(crawl_runs)")}
+        if "parts" not in columns:
+            return True
+        row = conn.execute(
+            "SELECT status FROM crawl_runs WHERE parts IS NULL OR ',' || parts || ',' LIKE '%,articles,%'"
+            " ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return row is None or row[0] == "ok"
     finally:
         conn.close()
 

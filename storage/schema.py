@@ -166,6 +166,19 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     """,
     # 3: history (versions, views over time) and full-text search.
     _v3_history_and_search,
+    # 4: which scheduled job started a run, and the daemon's view of its jobs.
+    """
+    ALTER TABLE crawl_runs ADD COLUMN job TEXT;
+    ALTER TABLE crawl_runs ADD COLUMN parts TEXT;
+    CREATE INDEX crawl_runs_job ON crawl_runs (job, id);
+    CREATE TABLE scheduler_jobs (
+        name TEXT PRIMARY KEY,
+        task TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        next_run_at TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -70,7 +70,7 @@ def test_demo_collects_the_mirror_and_says_how_to_open_it(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     db = tmp_path / "data" / "informburo.db"
     assert rows(db, "SELECT count(*) AS n FROM articles")[0]["n"] == 14
-    assert "serve data/informburo.db --host 127.0.0.1 --port 8001" in result.stdout
+    assert "informburo serve --db data/informburo.db" in result.stdout
     assert "🥩🥒 Сельскохозяйственная ярмарка выходного дня пройдет в Астане" in result.stdout
     again = informburo("demo", cwd=tmp_path)  # a repeated demo adds no duplicate article
     assert again.returncode == 0, again.stderr

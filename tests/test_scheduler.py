@@ -76,7 +76,7 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mi
         if daemon.poll() is None:
             daemon.kill()
     assert daemon.returncode == 0, output
-    assert "job everything: next run at" in output and "stopped" in output
+    assert "job everything (interval[0:00:02]): next run at" in output and "stopped" in output
     statuses = {r["status"] for r in rows(db, "SELECT status FROM crawl_runs")}
     assert statuses <= {"ok", "interrupted"}  # a run caught by SIGTERM closes as interrupted
     assert len(rows(db, "SELECT url FROM articles")) == len(set(r["url"] for r in rows(db, "SELECT url FROM articles")))

@@ -18,7 +18,7 @@ from crawler.fields import KZ_TZ, canonical_url, now_kz, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from pipelines.store import STAT_START_FAILED
-from storage.db import known_article_urls, recent_article_urls
+from storage.db import known_article_urls, last_walk_completed, recent_article_urls
 
 LISTING_PATH = "/novosti"
 #: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do). ``recheck``
@@ -61,6 +61,8 @@ class InformburoSpider(scrapy.Spider):
         spider.base_netloc = base.netloc.lower()
         spider.allowed_domains = [base.hostname]
         spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
+        # After an interrupted or failed walk, go the whole depth: what it missed may lie past stored pages.
+        spider.may_stop_early = last_walk_completed(settings.get("INFORMBURO_DB"))
         spider.recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
         spider.requested: set[str] = set()
         return spider
@@ -125,7 +127,7 @@ class InformburoSpider(scrapy.Spider):
                 errback=self.fetch_failed,
                 cb_kwargs={"listing_published": entry.published_at},
             )
-        if not new:
+        if not new and self.may_stop_early:
             self.logger.info("Listing page %s holds only stored articles: stopping here", page)
             return
         if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
