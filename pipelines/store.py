@@ -1,4 +1,8 @@
-"""Store: the last pipeline. Writes items into SQLite and owns the run's ``crawl_runs`` row."""
+"""Store: the last pipeline. Writes items into SQLite and owns the run's ``crawl_runs`` row.
+
+``Store`` is the writing itself, free of Scrapy, so ``informburo reparse`` stores
+through exactly the same code as a crawl; ``StorePipeline`` is its Scrapy glue.
+"""
 
 from __future__ import annotations
 
@@ -32,51 +36,26 @@ STAT_START_FAILED = "informburo/start_failed"
 OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
 
 
-class StorePipeline:
-    """Idempotent writes: articles upserted by canonical URL, snapshots keyed by run.
+class Store:
+    """Idempotent writes for one run: articles upserted by canonical URL, snapshots keyed by run."""
 
-    It opens the run row when the spider opens and closes it (``ok``, ``failed`` or
-    ``interrupted``) on ``spider_closed``, where the close reason is known.
-    """
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.db_path = crawler.settings.get("INFORMBURO_DB")
-        self.db: Database | None = None
-        self.lock: WriterLock | None = None
-        self.run_id: int | None = None
+    def __init__(self, db: Database, run_id: int, *, view_points: bool = True) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.view_points = view_points  # reparse rebuilds text, not the views history
         self.stored = 0
-        self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
         self.article_pages = 0  # article pages read this run, stored or rejected
         self.fallback_pages = 0  # … of which a core field came from a fallback layer
         self.stored_articles = 0
         self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        pipeline = cls(crawler)
-        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
-        crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
-        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
-        return pipeline
-
-    def open_spider(self) -> None:
-        settings = self.crawler.settings
-        self.lock = WriterLock(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
-        self.db = open_database(self.db_path)
-        orphans = close_orphan_runs(self.db, "interrupted", now_kz())
-        if orphans:
-            logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
-        spider = self.crawler.spider
-        parts = ",".join(sorted(getattr(spider, "parts", ()))) or None
-        self.run_id = start_run(self.db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
-        self.crawler.stats.set_value(STAT_RUN_ID, self.run_id)
-        logger.info("Run %s storing into %s", self.run_id, self.db_path)
-
-    def process_item(self, item: Any) -> Any:
-        assert self.db is not None
+    def store(self, item: Any) -> None:
+        """Write one validated item (or record a ``PageError``) in one transaction."""
         captured_at = ItemAdapter(item).get("captured_at") or now_kz()
         with self.db.atomic():
+            if isinstance(item, PageError):
+                self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
+                return
             if isinstance(item, Article):
                 self._store_article(item, captured_at)
             elif isinstance(item, MostReadEntry):
@@ -86,26 +65,20 @@ class StorePipeline:
                     self._view_point(item.url, item.views, captured_at, "most_read")
             elif isinstance(item, RateQuote):
                 self._insert("rates", item, captured_at, ("currency", "buy", "sell"))
-            elif isinstance(item, PageError):
-                self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
-                return item
             else:
                 raise TypeError(f"unknown item class {type(item).__name__}")
             for name, reason in (ItemAdapter(item).get("problems") or {}).items():
-                url = ItemAdapter(item).get("url") or ""
-                self.record_error(url, "parse", f"{name}: {reason}", None, captured_at)
+                self.record_error(ItemAdapter(item).get("url") or "", "parse", f"{name}: {reason}", None, captured_at)
         self.stored += 1
-        return item
 
-    def _count_article_page(self, item: Article) -> None:
+    def count_article_page(self, item: Article) -> None:
         self.article_pages += 1
         if needed_fallback(item.sources):
             self.fallback_pages += 1
 
     def _store_article(self, item: Article, captured_at: str) -> None:
         """Upsert the article; a changed title, lead or body adds a version; views add a point."""
-        assert self.db is not None
-        self._count_article_page(item)
+        self.count_article_page(item)
         self.stored_articles += 1
         self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         row = article_row(ItemAdapter(item).asdict(), captured_at)
@@ -143,14 +116,14 @@ class StorePipeline:
             self._view_point(row["url"], item.views, captured_at, "page")
 
     def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
-        assert self.db is not None
+        if not self.view_points:
+            return
         self.db["article_views"].upsert(
             {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source},
             pk=("url", "run_id", "source"),
         )
 
     def _insert(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
-        assert self.db is not None
         adapter = ItemAdapter(item)
         row = {"run_id": self.run_id, "captured_at": captured_at, **{c: adapter.get(c) for c in columns}}
         self.db[table].upsert(row, pk=("run_id", columns[0]))
@@ -159,7 +132,6 @@ class StorePipeline:
         self, url: str, stage: str, reason: str, http_status: int | None, captured_at: str | None = None
     ) -> None:
         """A failure the run met, with its URL and reason, in ``crawl_errors``."""
-        assert self.db is not None
         self.db["crawl_errors"].insert(
             {
                 "run_id": self.run_id,
@@ -171,19 +143,18 @@ class StorePipeline:
             }
         )
 
-    def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
-        if self.db is None:
-            return
+    def record_reject(self, item: Any, exception: BaseException, fallback_url: str | None = None) -> None:
+        """An item that broke the contract, kept in ``rejects`` with the field, reason and raw item."""
         adapter = ItemAdapter(item)
         if isinstance(item, Article):
-            self._count_article_page(item)
+            self.count_article_page(item)
         field = exception.field if isinstance(exception, Rejected) else None
         reason = exception.reason if isinstance(exception, Rejected) else str(exception)
         raw = asdict(item) if is_dataclass(item) else dict(adapter)
         self.db["rejects"].insert(
             {
                 "run_id": self.run_id,
-                "url": adapter.get("url") or (response.url if response is not None else None),
+                "url": adapter.get("url") or fallback_url,
                 "field": field,
                 "reason": reason,
                 "captured_at": adapter.get("captured_at") or now_kz(),
@@ -192,28 +163,96 @@ class StorePipeline:
         )
         logger.warning("Rejected %s from %s: %s", type(item).__name__, adapter.get("url"), exception)
 
-    def spider_error(self, failure: Failure, response: Any) -> None:
-        if self.db is None:
-            return
-        self.record_error(
-            response.url, "parse", f"{failure.type.__name__}: {failure.getErrorMessage()}", response.status
-        )
-
-    def drift_warning(self) -> str | None:
+    def drift_warning(self, threshold: float) -> str | None:
         """A "layout drift" message when too many article pages needed a fallback layer."""
         if not self.article_pages:
             return None
         share = self.fallback_pages / self.article_pages
-        if share <= self.drift_threshold:
+        if share <= threshold:
             return None
         return (
             f"layout drift: {self.fallback_pages} of {self.article_pages} article pages ({share:.0%}) needed a"
-            f" fallback for {', '.join(CORE_FIELDS)} (threshold {self.drift_threshold:.0%}); check the selectors"
+            f" fallback for {', '.join(CORE_FIELDS)} (threshold {threshold:.0%}); check the selectors"
             " in crawler/pages/"
         )
 
+    def finish(self, status: str, pages: int, drift_threshold: float) -> dict[str, Any]:
+        """Close the run row with its status, counts, field coverage and any drift warning."""
+        coverage = {
+            f: round(self.field_counts[f] / self.stored_articles, 3) if self.stored_articles else None
+            for f in OPTIONAL_FIELDS
+        }
+        warning = self.drift_warning(drift_threshold)
+        if warning:
+            logger.warning(warning)
+        return finish_run(
+            self.db,
+            self.run_id,
+            status=status,
+            finished_at=now_kz(),
+            pages=pages,
+            items_stored=self.stored,
+            article_pages=self.article_pages,
+            fallback_pages=self.fallback_pages,
+            field_coverage=json.dumps(coverage, sort_keys=True),
+            warning=warning,
+        )
+
+
+class StorePipeline:
+    """Scrapy glue for ``Store``: takes the writer lock, opens the run, closes it on ``spider_closed``.
+
+    The close reason is only known at ``spider_closed``: ``finished`` is ``ok`` unless a
+    start page failed, ``shutdown`` (SIGTERM/SIGINT) is ``interrupted``, anything else ``failed``.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.db_path = crawler.settings.get("INFORMBURO_DB")
+        self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
+        self.lock: WriterLock | None = None
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def open_spider(self) -> None:
+        settings = self.crawler.settings
+        self.lock = WriterLock(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
+        db = open_database(self.db_path)
+        orphans = close_orphan_runs(db, "interrupted", now_kz())
+        if orphans:
+            logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
+        parts = ",".join(sorted(getattr(self.crawler.spider, "parts", ()))) or None
+        run_id = start_run(db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
+        self.store = Store(db, run_id)
+        self.crawler.stats.set_value(STAT_RUN_ID, run_id)
+        logger.info("Run %s storing into %s", run_id, self.db_path)
+
+    def process_item(self, item: Any) -> Any:
+        assert self.store is not None
+        self.store.store(item)
+        return item
+
+    def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
+        if self.store is not None:
+            self.store.record_reject(item, exception, response.url if response is not None else None)
+
+    def spider_error(self, failure: Failure, response: Any) -> None:
+        if self.store is None:
+            return
+        reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+        self.store.record_error(response.url, "parse", reason, response.status)
+        if response.meta.get("start_page"):  # the pass itself cannot complete
+            self.crawler.stats.set_value(STAT_START_FAILED, f"{response.url}: {reason}")
+
     def spider_closed(self, reason: str) -> None:
-        if self.db is None or self.run_id is None:
+        if self.store is None:
             return
         stats = self.crawler.stats
         if reason == "shutdown":
@@ -222,31 +261,13 @@ class StorePipeline:
             status = "ok"
         else:
             status = "failed"
-        coverage = {
-            f: round(self.field_counts[f] / self.stored_articles, 3) if self.stored_articles else None
-            for f in OPTIONAL_FIELDS
-        }
-        warning = self.drift_warning()
-        if warning:
-            logger.warning(warning)
-        row = finish_run(
-            self.db,
-            self.run_id,
-            status=status,
-            finished_at=now_kz(),
-            pages=stats.get_value("response_received_count", 0),
-            items_stored=self.stored,
-            article_pages=self.article_pages,
-            fallback_pages=self.fallback_pages,
-            field_coverage=json.dumps(coverage, sort_keys=True),
-            warning=warning,
-        )
+        row = self.store.finish(status, stats.get_value("response_received_count", 0), self.drift_threshold)
         stats.set_value(STAT_STATUS, status)
-        stats.set_value("informburo/fallback_pages", self.fallback_pages)
-        for name, share in coverage.items():
+        stats.set_value("informburo/fallback_pages", self.store.fallback_pages)
+        for name, share in json.loads(row["field_coverage"]).items():
             stats.set_value(f"informburo/field_coverage/{name}", share)
-        logger.info("Run %s ended %s: %s", self.run_id, status, row)
-        self.db.close()
-        self.db = None
+        logger.info("Run %s ended %s: %s", self.store.run_id, status, row)
+        self.store.db.close()
+        self.store = None
         if self.lock is not None:
             self.lock.release()
