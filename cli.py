@@ -99,7 +99,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         exe = str(Path(exe).relative_to(Path.cwd()))
     except ValueError:
         pass
-    print(f"\nOpen it in Datasette (read-only, with charts):\n  {exe} serve --db {args.db}\nthen browse http://127.0.0.1:8001/")
+    print(
+        f"\nOpen it in Datasette (read-only, with charts):\n  {exe} serve --db {args.db}\nthen browse http://127.0.0.1:8001/"
+    )
     return code
 
 
@@ -230,8 +232,45 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve(args.db, args.port)
     except FileNotFoundError as exc:
-        print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
+        print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def cmd_reparse(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from crawler.reparse import reparse
+    from storage.archive import archive_path
+    from storage.export import since_bound
+    from storage.lock import LockTimeoutError
+
+    archive = Path(args.archive) if args.archive else archive_path(args.db)
+    if not Path(args.db).exists() or not archive.exists():
+        print(f"informburo: need both {args.db} and its archive {archive}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        since = since_bound(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    bar = tqdm(unit="page", desc="reparse", disable=None)  # disable=None: silent when not on a terminal
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        outcome = reparse(args.db, since, archive=archive, progress=progress)
+    except LockTimeoutError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    finally:
+        bar.close()
+    print(
+        f"run {outcome.run_id} ok: reparsed {outcome.pages} archived pages,"
+        f" {outcome.stored} articles stored, {outcome.rejected} rejected"
+    )
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -272,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--url", required=True, help="the URL the page was fetched from (decides the page type)")
     parse.add_argument("--now", default=None, help="the crawl time for listing dates, ISO 8601 (default: now)")
     parse.set_defaults(func=cmd_parse)
+
+    reparse = sub.add_parser("reparse", help="rebuild articles and their versions from the raw-page archive")
+    reparse.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    reparse.add_argument("--since", default=None, help="only pages fetched at or after this date or ISO time")
+    reparse.add_argument("--archive", default=None, help="the archive file (default: <db>.archive.db beside it)")
+    reparse.set_defaults(func=cmd_reparse)
 
     export = sub.add_parser("export", help="stream a table as JSON lines or CSV")
     export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")

@@ -36,6 +36,16 @@ COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "INFO"
 
+# The raw-page archive (every fetched article page, compressed) for `informburo reparse`:
+# by default data/informburo.archive.db beside the database; pages older than
+# INFORMBURO_ARCHIVE_MAX_DAYS or beyond INFORMBURO_ARCHIVE_MAX_MB (compressed) are dropped.
+INFORMBURO_ARCHIVE_ENABLED = True
+INFORMBURO_ARCHIVE = None
+INFORMBURO_ARCHIVE_MAX_DAYS = 365
+INFORMBURO_ARCHIVE_MAX_MB = 2000
+
+EXTENSIONS = {"crawler.extensions.ArchiveExtension": 500}
+
 ITEM_PIPELINES = {
     "pipelines.normalize.NormalizePipeline": 100,
     "pipelines.validate.ValidatePipeline": 200,

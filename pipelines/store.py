@@ -49,15 +49,19 @@ class Store:
         self.stored_articles = 0
         self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
 
-    def store(self, item: Any) -> None:
-        """Write one validated item (or record a ``PageError``) in one transaction."""
+    def store(self, item: Any, version_run_id: int | None = None) -> None:
+        """Write one validated item (or record a ``PageError``) in one transaction.
+
+        ``version_run_id`` credits a new article version to another run (reparse credits
+        the run that fetched the page).
+        """
         captured_at = ItemAdapter(item).get("captured_at") or now_kz()
         with self.db.atomic():
             if isinstance(item, PageError):
                 self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
                 return
             if isinstance(item, Article):
-                self._store_article(item, captured_at)
+                self._store_article(item, captured_at, version_run_id or self.run_id)
             elif isinstance(item, MostReadEntry):
                 columns = ("rank", "emoji", "title", "url", "views", "comments", "reactions")
                 self._insert("most_read", item, captured_at, columns)
@@ -76,7 +80,7 @@ class Store:
         if needed_fallback(item.sources):
             self.fallback_pages += 1
 
-    def _store_article(self, item: Article, captured_at: str) -> None:
+    def _store_article(self, item: Article, captured_at: str, version_run_id: int) -> None:
         """Upsert the article; a changed title, lead or body adds a version; views add a point."""
         self.count_article_page(item)
         self.stored_articles += 1
@@ -104,7 +108,7 @@ class Store:
             self.db["article_versions"].insert(
                 {
                     "url": row["url"],
-                    "run_id": self.run_id,
+                    "run_id": version_run_id,
                     "captured_at": captured_at,
                     "content_hash": digest,
                     "title": row["title"],

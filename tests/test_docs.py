@@ -18,7 +18,7 @@ SCHEMA_DOC = (ROOT / "docs" / "schema.md").read_text(encoding="utf-8")
 def test_every_cli_command_and_option_is_in_the_readme() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(sub.choices) == {"crawl", "run", "demo", "parse", "export", "serve", "status"}
+    assert {"crawl", "run", "demo", "status"} <= set(sub.choices)
     for name, command in sub.choices.items():
         assert f"informburo {name}" in README, name
         for action in command._actions:

@@ -80,7 +80,9 @@ class InformburoSpider(scrapy.Spider):
             for url in recent_article_urls(db, since):
                 if self.is_article_url(url) and url not in self.requested:
                     self.requested.add(url)
-                    yield scrapy.Request(url, callback=self.parse_article, errback=self.fetch_failed)
+                    yield scrapy.Request(
+                        url, callback=self.parse_article, errback=self.fetch_failed, meta={"archive": True}
+                    )
 
     def _listing_request(self, page: int) -> scrapy.Request:
         url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
@@ -126,6 +128,7 @@ class InformburoSpider(scrapy.Spider):
                 callback=self.parse_article,
                 errback=self.fetch_failed,
                 cb_kwargs={"listing_published": entry.published_at},
+                meta={"archive": True},
             )
         if not new and self.may_stop_early:
             self.logger.info("Listing page %s holds only stored articles: stopping here", page)
@@ -134,7 +137,8 @@ class InformburoSpider(scrapy.Spider):
             yield self._listing_request(page + 1)
 
     def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
-        yield parse_article(response.selector, response.url, now_kz(), listing_published)
+        captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
+        yield parse_article(response.selector, response.url, captured_at, listing_published)
 
     def is_article_url(self, url: str) -> bool:
         """An article page on our own host: ``/<section>/<slug>`` of a known section."""

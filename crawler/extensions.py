@@ -1,0 +1,70 @@
+"""Scrapy extensions: the raw-page archive, fed as responses arrive."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Request, Response
+
+from crawler.fields import now_kz
+from storage.archive import Archive, RawPage, archive_path
+
+logger = logging.getLogger(__name__)
+
+
+class ArchiveExtension:
+    """Keeps every fetched article page (URL, fetch time, status, headers, body) for ``reparse``.
+
+    It also stamps ``response.meta["captured_at"]``, which the spider uses, so a reparse
+    gives the very ``captured_at`` the crawl stored.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.crawler = crawler
+        self.path = settings.get("INFORMBURO_ARCHIVE") or archive_path(settings.get("INFORMBURO_DB"))
+        self.max_days = settings.getfloat("INFORMBURO_ARCHIVE_MAX_DAYS")
+        self.max_mb = settings.getfloat("INFORMBURO_ARCHIVE_MAX_MB")
+        self.archive: Archive | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ArchiveExtension:
+        if not crawler.settings.getbool("INFORMBURO_ARCHIVE_ENABLED"):
+            raise NotConfigured("the raw-page archive is off")
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.response_received, signal=signals.response_received)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self) -> None:
+        self.archive = Archive(self.path)
+
+    def response_received(self, response: Response, request: Request) -> None:
+        response.meta["captured_at"] = captured_at = now_kz()
+        if self.archive is None or not request.meta.get("archive") or response.status != 200:
+            return
+        self.archive.add(
+            RawPage(
+                url=response.url,
+                fetched_at=captured_at,
+                status=response.status,
+                headers={k.decode("latin-1"): b", ".join(v).decode("latin-1") for k, v in response.headers.items()},
+                body=response.body,
+                run_id=self.crawler.stats.get_value("informburo/run_id"),
+                listing_published=request.cb_kwargs.get("listing_published"),
+            )
+        )
+
+    def spider_closed(self, reason: Any) -> None:
+        if self.archive is None:
+            return
+        removed = self.archive.prune(self.max_days, self.max_mb)
+        if removed:
+            logger.info("Archive retention removed %s old page(s)", removed)
+        self.archive.close()
+        self.archive = None

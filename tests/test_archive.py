@@ -1,0 +1,96 @@
+"""The raw-page archive and ``informburo reparse``: rebuild articles from it, no network."""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+from crawler.fields import KZ_TZ
+from mirror.server import MirrorServer
+from mirror.site import Site
+from storage.archive import Archive, RawPage, archive_path
+from tests.conftest import crawl, informburo, rows
+from tests.test_end_to_end import expected_articles
+from tests.test_history import RECHECK
+
+ARTICLE_COLUMNS = "url, section, lang, title, lead, body, author, published_at, modified_at, tags, image_url, views,"
+ARTICLE_COLUMNS += " first_seen_at, last_seen_at, sources"
+
+
+def test_every_fetched_article_page_is_archived(mirror: MirrorServer, db: Path) -> None:
+    assert crawl(db, mirror.url).returncode == 0
+    archive = Archive(archive_path(db))
+    try:
+        pages = list(archive.pages())
+    finally:
+        archive.close()
+    wanted = {mirror.url + mirror.site.path_of(a) for a in expected_articles(mirror.site)}
+    assert sorted(p.url for p in pages) == sorted(wanted)
+    sample = pages[0]
+    with urllib.request.urlopen(sample.url) as response:
+        assert sample.body == response.read()  # byte for byte what the server sent
+    assert sample.status == 200 and "text/html" in sample.headers["Content-Type"] and sample.run_id == 1
+    stored = {r["url"]: r["first_seen_at"] for r in rows(db, "SELECT url, first_seen_at FROM articles")}
+    assert all(stored[p.url] == p.fetched_at for p in pages)
+
+
+def test_reparse_rebuilds_the_articles_table_identically(site: Site, db: Path) -> None:
+    edited = site.articles[5]
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url).returncode == 0
+        edited["blocks"][0]["html"] = edited["blocks"][0]["text"] = "Обновлённый абзац после правки."
+        assert crawl(db, mirror.url, *RECHECK).returncode == 0
+    before = rows(db, f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY url")
+    versions = rows(db, "SELECT url, run_id, captured_at, content_hash FROM article_versions ORDER BY url, id")
+    assert len(versions) == len(before) + 1
+    conn = sqlite3.connect(db)
+    conn.executescript("DELETE FROM article_versions; DELETE FROM articles;")
+    conn.close()
+    assert rows(db, "SELECT count(*) AS n FROM articles")[0]["n"] == 0
+
+    result = informburo("reparse", "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    assert f"reparsed {2 * len(before)} archived pages" in result.stdout
+    assert rows(db, f"SELECT {ARTICLE_COLUMNS} FROM articles ORDER BY url") == before
+    assert rows(db, "SELECT url, run_id, captured_at, content_hash FROM article_versions ORDER BY url, id") == versions
+    run = rows(db, "SELECT job, status FROM crawl_runs ORDER BY id DESC LIMIT 1")[0]
+    assert run == {"job": "reparse", "status": "ok"}
+    # search still works on the rebuilt rows (the FTS triggers followed)
+    hits = rows(db, "SELECT count(*) AS n FROM articles_fts WHERE articles_fts MATCH 'обновлённый'")
+    assert hits[0]["n"] == 1
+
+
+def test_reparse_carries_an_extractor_fix_to_old_articles(mirror: MirrorServer, db: Path) -> None:
+    assert crawl(db, mirror.url).returncode == 0
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE articles SET title = 'broken by an old extractor', body = 'x'")
+    conn.commit()
+    conn.close()
+    assert informburo("reparse", "--db", str(db)).returncode == 0
+    titles = {r["title"] for r in rows(db, "SELECT title FROM articles")}
+    assert titles == {a["title"] for a in expected_articles(mirror.site)}
+
+
+def test_reparse_needs_an_archive(tmp_path: Path) -> None:
+    result = informburo("reparse", "--db", str(tmp_path / "none.db"))
+    assert result.returncode == 2 and "archive" in result.stderr
+
+
+def test_retention_drops_old_pages_then_the_oldest_beyond_the_size_budget(tmp_path: Path) -> None:
+    archive = Archive(tmp_path / "a.db")
+    try:
+        for day, size in ((1, 10), (10, 10), (11, 10)):
+            body = bytes(range(256)) * (size * 1000 // 256)  # incompressible enough
+            archive.add(
+                RawPage(f"https://informburo.kz/novosti/{day}", f"2026-01-{day:02d}T10:00:00+05:00", 200, {}, body)
+            )
+        now = datetime(2026, 1, 12, 12, 0, tzinfo=KZ_TZ)
+        assert archive.prune(max_days=5, max_mb=None, now=now) == 1  # the 1 January page
+        assert [p.url[-2:] for p in archive.pages()] == ["10", "11"]
+        one_page = archive.conn.execute("SELECT max(length(body)) FROM raw_pages").fetchone()[0]
+        assert archive.prune(max_days=None, max_mb=one_page / 1_000_000, now=now) == 1  # keeps the newest
+        assert [p.url[-2:] for p in archive.pages()] == ["11"]
+    finally:
+        archive.close()
