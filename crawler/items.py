@@ -33,6 +33,8 @@ class Article:
     #: Which layer produced each field: site, jsonld, meta, generic or listing.
     sources: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    #: The fetch behind it (requested URL, ETag, Last-Modified), kept for conditional requests.
+    http: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass

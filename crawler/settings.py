@@ -45,6 +45,7 @@ INFORMBURO_ARCHIVE_MAX_DAYS = 365
 INFORMBURO_ARCHIVE_MAX_MB = 2000
 
 EXTENSIONS = {"crawler.extensions.ArchiveExtension": 500}
+DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.ConditionalRequestMiddleware": 560}
 
 ITEM_PIPELINES = {
     "pipelines.normalize.NormalizePipeline": 100,

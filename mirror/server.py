@@ -6,13 +6,23 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
-from mirror.site import Site, encode_page, render_article, render_home, render_listing, robots_txt
+from mirror.site import (
+    FEED_PATH,
+    Site,
+    encode_page,
+    render_article,
+    render_feed,
+    render_home,
+    render_listing,
+    robots_txt,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +30,7 @@ class LoggedRequest:
     method: str
     path: str
     user_agent: str
+    status: int = 0
 
 
 class MirrorServer:
@@ -40,6 +51,11 @@ class MirrorServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def statuses(self, prefix: str = "/") -> list[tuple[str, int]]:
+        """(path, status) of every answered request whose path starts with ``prefix``."""
+        with self._lock:
+            return [(r.path, r.status) for r in self.requests if r.path.startswith(prefix)]
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -70,6 +86,8 @@ class MirrorServer:
         path = parts.path.rstrip("/") or "/"
         if path == "/robots.txt":
             return 200, "text/plain; charset=utf-8", robots_txt().encode()
+        if path == FEED_PATH and self.site.feed != "missing":
+            return 200, "application/rss+xml; charset=utf-8", render_feed(self.site, self.url).encode()
         if path == "/":
             return 200, *encode_page(None, render_home(self.site))
         if path == "/novosti":
@@ -90,12 +108,18 @@ class MirrorServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                with server._lock:
-                    server.requests.append(LoggedRequest("GET", self.path, self.headers.get("User-Agent", "")))
                 status, ctype, body = server.render(self.path)
+                etag = f'"{hashlib.sha1(body).hexdigest()}"'
+                if status == 200 and self.headers.get("If-None-Match") == etag:
+                    status, body = 304, b""  # unchanged since the client's copy: no body
+                with server._lock:
+                    server.requests.append(LoggedRequest("GET", self.path, self.headers.get("User-Agent", ""), status))
                 self.send_response(status)
-                self.send_header("Content-Type", ctype)
+                if status != 304:
+                    self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
+                if status in (200, 304):
+                    self.send_header("ETag", etag)
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -6,6 +6,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import format_datetime
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -66,6 +67,8 @@ class Site:
     partner_url: str = "https://kazinform.kz/novosti/partner-story"
     #: Paths still listed but answering 404 (a dead link).
     gone: set[str] = field(default_factory=set)
+    #: The RSS feed: "ok", "missing" (404) or "broken" (not XML).
+    feed: str = "ok"
 
     @classmethod
     def default(cls) -> Site:
@@ -87,6 +90,27 @@ class Site:
     @property
     def listing_pages(self) -> int:
         return max(1, -(-len(self.articles) // PER_PAGE))
+
+
+FEED_PATH = "/rss/pubsubhubbub-feed.xml"
+FEED_SIZE = 10
+
+
+def render_feed(site: Site, base_url: str) -> str:
+    """The RSS feed of the newest articles (RFC 822 dates, as the site's feed gives them)."""
+    if site.feed == "broken":
+        return "<html><body>Service temporarily unavailable</body>"
+    items = "\n".join(
+        f"""  <item><title>{escape(a["title"])}</title><link>{base_url}{site.path_of(a)}</link>
+    <guid>{base_url}{site.path_of(a)}</guid><pubDate>{format_datetime(datetime.fromisoformat(a["published"]))}</pubDate></item>"""
+        for a in site.articles[:FEED_SIZE]
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Informburo.kz</title><link>{base_url}/</link>
+  <description>Новости Казахстана</description>
+{items}
+</channel></rss>
+"""
 
 
 def robots_txt() -> str:

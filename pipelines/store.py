@@ -118,6 +118,16 @@ class Store:
             )
         if item.views is not None:
             self._view_point(row["url"], item.views, captured_at, "page")
+        if item.http.get("url") and (item.http.get("etag") or item.http.get("last_modified")):
+            self.db["http_validators"].upsert(
+                {
+                    "url": item.http["url"],
+                    "etag": item.http.get("etag"),
+                    "last_modified": item.http.get("last_modified"),
+                    "updated_at": captured_at,
+                },
+                pk="url",
+            )
 
     def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
         if not self.view_points:

@@ -112,6 +112,20 @@ def last_walk_completed(path: str | Path) -> bool:
         conn.close()
 
 
+def http_validators(path: str | Path) -> dict[str, tuple[str | None, str | None]]:
+    """URL → (ETag, Last-Modified) of each article page's last full download."""
+    conn = _read_only(path)
+    if conn is None:
+        return {}
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'http_validators'").fetchone():
+            return {}
+        rows = conn.execute("SELECT url, etag, last_modified FROM http_validators")
+        return {url: (etag, modified) for url, etag, modified in rows}
+    finally:
+        conn.close()
+
+
 def recent_article_urls(path: str | Path, since: str) -> list[str]:
     """Stored articles published at or after ``since`` (ISO 8601, +05:00), newest first."""
     conn = _read_only(path)

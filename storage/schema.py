@@ -179,6 +179,15 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: HTTP validators of each article page's last full download, for conditional requests.
+    """
+    CREATE TABLE http_validators (
+        url TEXT PRIMARY KEY,
+        etag TEXT,
+        last_modified TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

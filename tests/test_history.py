@@ -43,11 +43,8 @@ def test_edits_add_versions_and_every_run_adds_a_views_point(site: Site, db: Pat
     views = rows(
         db, "SELECT run_id, views FROM article_views WHERE url = ? AND source = 'page' ORDER BY run_id", (url,)
     )
-    assert [(v["run_id"], v["views"]) for v in views] == [
-        (1, edited["views"] - 100),
-        (2, edited["views"]),
-        (3, edited["views"]),
-    ]
+    # Run 3's recheck got 304 Not Modified: the page (views included) had not changed, so no new point.
+    assert [(v["run_id"], v["views"]) for v in views] == [(1, edited["views"] - 100), (2, edited["views"])]
     sidebar = rows(db, "SELECT url, views FROM article_views WHERE source = 'most_read' AND run_id = 1")
     assert len(sidebar) == 10 and {r["views"] for r in sidebar} == {int(e["views"]) for e in site.most_read}
 
@@ -158,3 +155,39 @@ def test_a_reader_hammering_queries_neither_errs_nor_blocks_a_crawl(mirror: Mirr
     for result in (first, second):
         assert result.returncode == 0 and "locked" not in result.stderr, result.stderr
     assert [r["status"] for r in rows(db, "SELECT status FROM crawl_runs")] == ["ok", "ok"]
+
+
+def test_a_recheck_of_an_unchanged_site_downloads_no_article_again(site: Site, db: Path) -> None:
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url).returncode == 0
+        articles = {mirror.site.path_of(a) for a in site.articles}
+        first = len(mirror.requests)
+        edited = site.articles[2]
+        edited["blocks"][0]["html"] = edited["blocks"][0]["text"] = "Правка после публикации."
+        assert crawl(db, mirror.url, *RECHECK).returncode == 0
+        answers = [(path, status) for path, status in mirror.statuses()[first:] if path in articles]
+    stored = rows(db, "SELECT url FROM articles")
+    assert len(answers) == len(stored)  # every stored article re-checked once …
+    changed = site.path_of(edited)
+    assert [status for path, status in answers if path != changed] == [304] * (len(stored) - 1)  # … unchanged: no body
+    assert [status for path, status in answers if path == changed] == [200]  # the edited one came in full
+    versions = rows(db, "SELECT count(*) AS n FROM article_versions")[0]["n"]
+    assert versions == len(stored) + 1
+    assert rows(db, "SELECT count(*) AS n FROM http_validators")[0]["n"] == len(stored)
+
+
+def test_the_rss_feed_finds_articles_and_a_broken_feed_is_only_logged(site: Site, db: Path) -> None:
+    with MirrorServer(site) as mirror:
+        result = crawl(db, mirror.url, "-s", "INFORMBURO_MAX_PAGES=1", "-s", "LOG_LEVEL=INFO")
+        assert result.returncode == 0
+        assert "/rss/pubsubhubbub-feed.xml" in mirror.paths()
+    # Page 1 of the listing holds six entries; the feed adds the newest ten.
+    assert len(rows(db, "SELECT url FROM articles")) > 6
+    site.feed = "broken"
+    broken_db = db.with_name("broken.db")
+    with MirrorServer(site) as mirror:
+        result = crawl(broken_db, mirror.url, "-s", "LOG_LEVEL=INFO")
+    assert result.returncode == 0
+    assert len([line for line in result.stderr.splitlines() if "RSS feed" in line and "unreadable" in line]) == 1
+    assert rows(broken_db, "SELECT status FROM crawl_runs") == [{"status": "ok"}]
+    assert rows(broken_db, "SELECT count(*) AS n FROM crawl_errors")[0]["n"] == 0

@@ -17,10 +17,13 @@ from twisted.python.failure import Failure
 from crawler.fields import KZ_TZ, canonical_url, now_kz, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
+from crawler.pages.feed import parse_feed
+from crawler.pages.listing import ListingEntry
 from pipelines.store import STAT_START_FAILED
 from storage.db import known_article_urls, last_walk_completed, recent_article_urls
 
 LISTING_PATH = "/novosti"
+FEED_PATH = "/rss/pubsubhubbub-feed.xml"
 #: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do). ``recheck``
 #: re-fetches stored articles published in the last INFORMBURO_RECHECK_DAYS days (edits, views).
 PARTS = ("articles", "most_read", "rates", "recheck")
@@ -73,16 +76,16 @@ class InformburoSpider(scrapy.Spider):
                 f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta={"start_page": True}
             )
         if "articles" in self.parts:
+            yield scrapy.Request(
+                f"{self.base_url}{FEED_PATH}", callback=self.parse_feed, errback=self.feed_failed, priority=1
+            )
             yield self._listing_request(1)
         if "recheck" in self.parts:
             since = (datetime.now(KZ_TZ) - timedelta(days=self.recheck_days)).isoformat(timespec="seconds")
             db = self.crawler.settings.get("INFORMBURO_DB")
-            for url in recent_article_urls(db, since):
-                if self.is_article_url(url) and url not in self.requested:
-                    self.requested.add(url)
-                    yield scrapy.Request(
-                        url, callback=self.parse_article, errback=self.fetch_failed, meta={"archive": True}
-                    )
+            stored = [ListingEntry(url) for url in recent_article_urls(db, since) if self.is_article_url(url)]
+            for request in self._article_requests(stored):
+                yield request
 
     def _listing_request(self, page: int) -> scrapy.Request:
         url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
@@ -118,8 +121,17 @@ class InformburoSpider(scrapy.Spider):
             yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
             return
         new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
-        for entry in new:
-            url = canonical_url(entry.url)  # tracking parameters dropped: one page, one request
+        yield from self._article_requests(new)
+        if not new and self.may_stop_early:
+            self.logger.info("Listing page %s holds only stored articles: stopping here", page)
+            return
+        if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
+            yield self._listing_request(page + 1)
+
+    def _article_requests(self, entries: list[ListingEntry]) -> Iterator[scrapy.Request]:
+        """One request per article page, by canonical URL (tracking parameters dropped)."""
+        for entry in entries:
+            url = canonical_url(entry.url)
             if url in self.requested:
                 continue
             self.requested.add(url)
@@ -128,17 +140,35 @@ class InformburoSpider(scrapy.Spider):
                 callback=self.parse_article,
                 errback=self.fetch_failed,
                 cb_kwargs={"listing_published": entry.published_at},
-                meta={"archive": True},
+                # archive: keep the page, and ask conditionally; a 304 reaches parse_article.
+                meta={"archive": True, "handle_httpstatus_list": [304]},
             )
-        if not new and self.may_stop_early:
-            self.logger.info("Listing page %s holds only stored articles: stopping here", page)
+
+    def parse_feed(self, response: Response) -> Iterator[Any]:
+        """The RSS feed: a second way to discover new articles; the listing does the job without it."""
+        try:
+            entries = parse_feed(response.body)
+        except ValueError as exc:
+            self.logger.warning("RSS feed %s is unreadable (%s); using the listing alone", response.url, exc)
             return
-        if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
-            yield self._listing_request(page + 1)
+        new = [e for e in entries if self.is_article_url(e.url) and canonical_url(e.url) not in self.known_urls]
+        yield from self._article_requests(new)
+
+    def feed_failed(self, failure: Failure) -> None:
+        self.logger.warning("RSS feed unavailable (%s); using the listing alone", failure.getErrorMessage())
 
     def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
+        if response.status == 304:  # unchanged since our last full download
+            self.crawler.stats.inc_value("informburo/not_modified")
+            return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        yield parse_article(response.selector, response.url, captured_at, listing_published)
+        item = parse_article(response.selector, response.url, captured_at, listing_published)
+        item.http = {
+            "url": response.url,
+            "etag": _header(response, b"ETag"),
+            "last_modified": _header(response, b"Last-Modified"),
+        }
+        yield item
 
     def is_article_url(self, url: str) -> bool:
         """An article page on our own host: ``/<section>/<slug>`` of a known section."""
@@ -163,6 +193,11 @@ class InformburoSpider(scrapy.Spider):
         if request.meta.get("start_page"):
             self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
         yield PageError(request.url, "fetch", reason, status, now_kz())
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def _page_number(url: str) -> int | None:
