@@ -236,6 +236,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from scrapy import signals
+    from scrapy.crawler import Crawler
+    from tqdm import tqdm
+
+    from crawler.runner import crawl_settings, run_crawl
+
+    if (args.pages is None) == (args.until is None):
+        print("informburo: backfill takes --pages N or --until DATE", file=sys.stderr)
+        return EXIT_USAGE
+    jobdir = Path(args.jobdir or f"{args.db}.backfill")
+    overrides: dict[str, Any] = {
+        **_settings_pairs(args.set),
+        "INFORMBURO_BACKFILL": True,
+        "INFORMBURO_BACKFILL_UNTIL": args.until,
+        "JOBDIR": str(jobdir),  # Scrapy keeps the pending requests here: run again to resume
+    }
+    pages = args.pages or 100_000  # --until: as deep as it takes
+    if jobdir.exists():
+        print(f"Resuming the backfill kept in {jobdir}", file=sys.stderr)
+    bar = tqdm(total=args.pages, unit="listing page", desc="backfill", disable=None)
+
+    def progress(crawler: Crawler) -> None:
+        def seen(response: Any, request: Any) -> None:
+            if request.callback is not None and getattr(request.callback, "__name__", "") == "parse_listing":
+                bar.update(1)
+            bar.set_postfix(articles=crawler.stats.get_value("item_scraped_count", 0), refresh=False)
+
+        crawler.signals.connect(seen, signal=signals.response_received, weak=False)
+
+    settings = crawl_settings(args.db, args.base_url, pages, overrides)
+    try:
+        outcome = run_crawl(settings, only="articles", on_crawler=progress)
+    finally:
+        bar.close()
+    if outcome.ok and jobdir.exists():
+        shutil.rmtree(jobdir)  # done: the next backfill starts afresh
+    return _report(outcome)
+
+
 def cmd_reparse(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -311,6 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--url", required=True, help="the URL the page was fetched from (decides the page type)")
     parse.add_argument("--now", default=None, help="the crawl time for listing dates, ISO 8601 (default: now)")
     parse.set_defaults(func=cmd_parse)
+
+    backfill = sub.add_parser("backfill", help="a first import: walk older listing pages (resumable)")
+    backfill.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    backfill.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    backfill.add_argument("--pages", type=int, default=None, help="how many listing pages to walk")
+    backfill.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
+    backfill.add_argument(
+        "--jobdir", default=None, help="where an interrupted backfill is kept (default <db>.backfill)"
+    )
+    backfill.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting")
+    backfill.set_defaults(func=cmd_backfill)
 
     reparse = sub.add_parser("reparse", help="rebuild articles and their versions from the raw-page archive")
     reparse.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")

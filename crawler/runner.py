@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
@@ -49,10 +50,17 @@ def crawl_settings(
     return settings
 
 
-def run_crawl(settings: Settings, only: str | None = None) -> RunOutcome:
-    """Run one pass in this process (Scrapy's reactor cannot restart: call once per process)."""
+def run_crawl(
+    settings: Settings, only: str | None = None, on_crawler: Callable[[Crawler], None] | None = None
+) -> RunOutcome:
+    """Run one pass in this process (Scrapy's reactor cannot restart: call once per process).
+
+    ``on_crawler`` may connect to the crawler's signals first (the backfill's progress bar).
+    """
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(InformburoSpider)
+    if on_crawler:
+        on_crawler(crawler)
     failures: list[Failure] = []
     deferred = process.crawl(crawler, only=only)
     deferred.addErrback(failures.append)

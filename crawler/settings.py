@@ -14,6 +14,9 @@ INFORMBURO_MAX_PAGES = 3
 INFORMBURO_RECHECK_DAYS = 3
 # Seconds a run waits for another writer (cron vs daemon) to finish before giving up (exit 75).
 INFORMBURO_LOCK_TIMEOUT = 120
+# Backfill (informburo backfill): walk the whole depth, optionally only back to a date.
+INFORMBURO_BACKFILL = False
+INFORMBURO_BACKFILL_UNTIL = None
 # The scheduled job that started this run (set by the daemon), recorded in crawl_runs.job.
 INFORMBURO_JOB = None
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which

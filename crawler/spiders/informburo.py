@@ -14,7 +14,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.fields import KZ_TZ, canonical_url, now_kz, section_of
+from crawler.fields import KZ_TZ, canonical_url, now_kz, parse_datetime, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.feed import parse_feed
@@ -65,7 +65,12 @@ class InformburoSpider(scrapy.Spider):
         spider.allowed_domains = [base.hostname]
         spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
         # After an interrupted or failed walk, go the whole depth: what it missed may lie past stored pages.
-        spider.may_stop_early = last_walk_completed(settings.get("INFORMBURO_DB"))
+        # A backfill walks its whole depth regardless; --until stops it at older entries instead.
+        spider.may_stop_early = last_walk_completed(settings.get("INFORMBURO_DB")) and not settings.getbool(
+            "INFORMBURO_BACKFILL"
+        )
+        until = settings.get("INFORMBURO_BACKFILL_UNTIL")
+        spider.until = parse_datetime(until) if until else None
         spider.recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
         spider.requested: set[str] = set()
         return spider
@@ -121,9 +126,14 @@ class InformburoSpider(scrapy.Spider):
             yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
             return
         new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
+        if self.until:  # a backfill --until leaves out what is older than asked
+            new = [e for e in new if not (e.published_at and e.published_at < self.until)]
         yield from self._article_requests(new)
         if not new and self.may_stop_early:
             self.logger.info("Listing page %s holds only stored articles: stopping here", page)
+            return
+        if self.until and any(e.published_at and e.published_at < self.until for e in articles):
+            self.logger.info("Listing page %s reaches back past %s: stopping here", page, self.until)
             return
         if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
             yield self._listing_request(page + 1)
