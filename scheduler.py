@@ -23,7 +23,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from apscheduler.events import EVENT_JOB_MISSED, JobEvent
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -229,6 +229,11 @@ class Daemon:
         except Exception:
             logger.exception("could not record the schedule in the database")
 
+    def _executed(self, event: JobExecutionEvent) -> None:
+        late = (datetime.now(KZ_TZ) - event.scheduled_run_time).total_seconds()
+        logger.info("job %s: done for fire time %s (started up to %.1f s late)", event.job_id,
+                    event.scheduled_run_time.isoformat(), late)  # fmt: skip
+
     def _missed(self, event: JobEvent) -> None:
         logger.warning(
             "job %s: missed its fire time at %s (coalesced into the next run)", event.job_id, event.scheduled_run_time
@@ -253,6 +258,7 @@ class Daemon:
                 next_run_time=datetime.now(KZ_TZ),  # collect once at start, then on schedule
             )
         self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._executed, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
         self.scheduler.start()

@@ -6,11 +6,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import scheduler
+from crawler.fields import KZ_TZ
 from mirror.server import MirrorServer
 from tests.conftest import ROOT, rows
 
@@ -80,3 +82,46 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mi
     statuses = {r["status"] for r in rows(db, "SELECT status FROM crawl_runs")}
     assert statuses <= {"ok", "interrupted"}  # a run caught by SIGTERM closes as interrupted
     assert len(rows(db, "SELECT url FROM articles")) == len(set(r["url"] for r in rows(db, "SELECT url FROM articles")))
+
+
+def test_fire_times_missed_while_paused_are_coalesced_into_one_run(tmp_path: Path, mirror: MirrorServer) -> None:
+    db = tmp_path / "pause.db"
+    config = tmp_path / "pause.toml"
+    config.write_text(
+        f'db = "{db}"\nbase_url = "{mirror.url}"\nlog_file = ""\n'
+        '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nLOG_LEVEL = "WARNING"\n'
+        '[jobs.rates]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\nmisfire_grace_time = 120\n'
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "cli", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            db.exists() and rows(db, "SELECT id FROM crawl_runs WHERE status = 'ok'")
+        ):
+            time.sleep(0.2)
+        time.sleep(0.5)
+        daemon.send_signal(signal.SIGSTOP)  # the machine sleeps: three fire times pass unseen
+        paused_at = datetime.now(KZ_TZ)
+        time.sleep(7)
+        daemon.send_signal(signal.SIGCONT)
+        time.sleep(6)
+        daemon.send_signal(signal.SIGTERM)
+        output, _ = daemon.communicate(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    assert daemon.returncode == 0, output
+    fire_times = [
+        datetime.fromisoformat(line.split("done for fire time ")[1].split(" ")[0])
+        for line in output.splitlines()
+        if "job rates: done for fire time" in line
+    ]
+    during_pause = [t for t in fire_times if paused_at < t < paused_at + timedelta(seconds=7)]
+    # Without coalescing, each of the ~3 missed fire times would run back to back; with it, one run stands for all.
+    assert len(during_pause) == 1, output
