@@ -1,16 +1,27 @@
-"""Downloader middlewares: conditional requests, so unchanged article pages are not downloaded again."""
+"""Downloader middlewares: allowed hosts only, retries with backoff, conditional requests."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.http import Request
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request, Response
+from scrapy.settings import BaseSettings
+from scrapy.utils.response import response_status_message
 
 from storage.db import http_validators
 
 logger = logging.getLogger(__name__)
+
+#: How a refused request's reason starts (the spider records these, unlike robots.txt refusals).
+REFUSED = "refused"
 
 
 class ConditionalRequestMiddleware:
@@ -41,3 +52,79 @@ class ConditionalRequestMiddleware:
             request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
         if last_modified:
             request.headers.setdefault(b"If-Modified-Since", last_modified.encode("latin-1"))
+
+
+class AllowedHostsMiddleware:
+    """Only the configured site is ever requested: its scheme (http/https), host and port.
+
+    It sees every request, redirects included (Scrapy schedules a redirect as a new
+    request), so a redirect to another host, to ``127.0.0.2`` or to ``file://`` is refused
+    here with the reason, before any connection is made.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        base = urlsplit(crawler.settings.get("INFORMBURO_BASE_URL") or "")
+        self.netloc = base.netloc.lower()
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AllowedHostsMiddleware:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        spider = self.crawler.spider
+        netloc = getattr(spider, "base_netloc", None) or self.netloc
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() != netloc:
+            via = request.meta.get("redirect_urls")
+            origin = f" (redirected from {via[0]})" if via else ""
+            raise IgnoreRequest(f"{REFUSED} {request.url}: only {netloc} over http(s) is allowed{origin}")
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, with a wait before each: ``Retry-After`` when the site sends one
+    (429, 503), else exponential backoff; never longer than ``INFORMBURO_RETRY_MAX_DELAY``.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        super().__init__(settings)
+        self.backoff = settings.getfloat("INFORMBURO_RETRY_BACKOFF")
+        self.max_delay = settings.getfloat("INFORMBURO_RETRY_MAX_DELAY")
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
+            return response
+        retry = self._retry(request, response_status_message(response.status))
+        if retry is None:
+            return response
+        await self._wait(request, response)
+        return retry
+
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:  # type: ignore[override]
+        if request.meta.get("dont_retry") or not isinstance(exception, self.exceptions_to_retry):
+            return None
+        retry = self._retry(request, exception)
+        if retry is not None:
+            await self._wait(request, None)
+        return retry
+
+    def delay(self, request: Request, response: Response | None) -> float:
+        """Seconds before the next attempt."""
+        attempt = request.meta.get("retry_times", 0)
+        wait = self.backoff * 2**attempt
+        header = response.headers.get(b"Retry-After") if response is not None else None
+        if header:
+            text = header.decode("latin-1").strip()
+            if text.isdigit():
+                wait = float(text)
+            else:
+                try:
+                    wait = (parsedate_to_datetime(text) - datetime.now(UTC)).total_seconds()
+                except (TypeError, ValueError):
+                    pass
+        return max(0.0, min(wait, self.max_delay))
+
+    async def _wait(self, request: Request, response: Response | None) -> None:
+        seconds = self.delay(request, response)
+        self.crawler.stats.inc_value("informburo/retry_wait_seconds", seconds)
+        await asyncio.sleep(seconds)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from parsel import Selector
-from w3lib.encoding import html_to_unicode
 
 from crawler.fields import now_kz
 from crawler.pages.article import parse_article
+from crawler.pages.base import decode_html
 from pipelines.normalize import normalize_item
 from pipelines.store import Store
 from pipelines.validate import Rejected, check_item
@@ -54,17 +54,16 @@ def reparse(
                     db.execute("DELETE FROM article_versions WHERE url = ? AND captured_at >= ?", [url, since or ""])
             rejected = done = 0
             for page in pages.pages(since):
-                _, text = html_to_unicode(page.headers.get("Content-Type"), page.body)
+                text = decode_html(page.body, page.headers.get("Content-Type"))
                 item = normalize_item(
                     parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published)
                 )
                 try:
                     check_item(item)
+                    store.store(item, version_run_id=page.run_id)
                 except Rejected as exc:
                     store.record_reject(item, exc, page.url)
                     rejected += 1
-                else:
-                    store.store(item, version_run_id=page.run_id)
                 done += 1
                 if progress:
                     progress(done, total)

@@ -12,6 +12,8 @@ INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.
 INFORMBURO_MAX_PAGES = 3
 # The recheck part re-fetches stored articles published this many days back (edits, views).
 INFORMBURO_RECHECK_DAYS = 3
+# Article pages that failed (fetch or parse) in the last this-many days are retried by each run.
+INFORMBURO_RETRY_FAILED_DAYS = 7
 # Seconds a run waits for another writer (cron vs daemon) to finish before giving up (exit 75).
 INFORMBURO_LOCK_TIMEOUT = 120
 # Backfill (informburo backfill): walk the whole depth, optionally only back to a date.
@@ -48,7 +50,20 @@ INFORMBURO_ARCHIVE_MAX_DAYS = 365
 INFORMBURO_ARCHIVE_MAX_MB = 2000
 
 EXTENSIONS = {"crawler.extensions.ArchiveExtension": 500}
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.ConditionalRequestMiddleware": 560}
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.AllowedHostsMiddleware": 40,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.ConditionalRequestMiddleware": 560,
+}
+# Retries: RETRY_TIMES attempts more for 5xx, 429 and network errors, each after a wait:
+# Retry-After when sent, else INFORMBURO_RETRY_BACKOFF * 2^attempt, at most this many seconds.
+INFORMBURO_RETRY_BACKOFF = 1.0
+INFORMBURO_RETRY_MAX_DELAY = 30.0
+# Size limits: a page over DOWNLOAD_MAXSIZE (also when decompressed: gzip bombs) is refused
+# and recorded; one over DOWNLOAD_WARNSIZE is logged.
+DOWNLOAD_MAXSIZE = 5 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 1024 * 1024
 
 ITEM_PIPELINES = {
     "pipelines.normalize.NormalizePipeline": 100,

@@ -36,6 +36,25 @@ STAT_START_FAILED = "informburo/start_failed"
 OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
 
 
+#: A re-crawled body shorter than this share of the stored one is a broken page, not an edit.
+WORSE_BODY_SHARE = 0.5
+#: Optional fields whose loss, two or more at once, marks a worse extraction.
+KEPT_FIELDS = ("lead", "author", "image_url", "tags", "modified_at")
+
+
+def worse_than_stored(new: dict[str, Any], old: dict[str, Any]) -> tuple[str, str] | None:
+    """(field, reason) when a re-crawled article is a worse extraction than the stored row."""
+    if len(new["body"]) < WORSE_BODY_SHARE * len(old["body"]):
+        return (
+            "body",
+            f"worse than the stored version: body of {len(new['body'])} characters, {len(old['body'])} stored",
+        )
+    lost = [f for f in KEPT_FIELDS if old.get(f) not in (None, "", "[]") and new.get(f) in (None, "", "[]")]
+    if len(lost) >= 2:
+        return lost[0], f"worse than the stored version: lost {', '.join(lost)}"
+    return None
+
+
 class Store:
     """Idempotent writes for one run: articles upserted by canonical URL, snapshots keyed by run."""
 
@@ -81,17 +100,24 @@ class Store:
             self.fallback_pages += 1
 
     def _store_article(self, item: Article, captured_at: str, version_run_id: int) -> None:
-        """Upsert the article; a changed title, lead or body adds a version; views add a point."""
-        self.count_article_page(item)
-        self.stored_articles += 1
-        self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
+        """Upsert the article; a changed title, lead or body adds a version; views add a point.
+
+        A re-crawl that is a worse extraction than the stored row (a broken page) raises
+        ``Rejected`` and changes nothing: a good stored row is never replaced by a worse one.
+        """
         row = article_row(ItemAdapter(item).asdict(), captured_at)
-        digest = content_hash(row["title"], row["lead"], row["body"])
         table = self.db["articles"]
         try:
             old = table.get(row["url"])
         except NotFoundError:
             old = None
+        worse = worse_than_stored(row, old) if old is not None else None
+        if worse:
+            raise Rejected(*worse)
+        self.count_article_page(item)
+        self.stored_articles += 1
+        self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
+        digest = content_hash(row["title"], row["lead"], row["body"])
         if old is None:
             table.insert(row)
             changed = True
@@ -118,6 +144,10 @@ class Store:
             )
         if item.views is not None:
             self._view_point(row["url"], item.views, captured_at, "page")
+        self.db.execute(  # a page that failed before is resolved now that it is stored
+            "UPDATE crawl_errors SET resolved_at = ? WHERE resolved_at IS NULL AND url IN (?, ?)",
+            [captured_at, row["url"], item.http.get("url") or row["url"]],
+        )
         if item.http.get("url") and (item.http.get("etag") or item.http.get("last_modified")):
             self.db["http_validators"].upsert(
                 {

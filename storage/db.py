@@ -126,6 +126,24 @@ def http_validators(path: str | Path) -> dict[str, tuple[str | None, str | None]
         conn.close()
 
 
+def unresolved_failures(path: str | Path, since: str) -> list[str]:
+    """Pages that failed (fetch or parse) since ``since`` and have not been stored since: to retry."""
+    conn = _read_only(path)
+    if conn is None:
+        return []
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(crawl_errors)")}
+        if "resolved_at" not in columns:
+            return []
+        sql = (
+            "SELECT DISTINCT url FROM crawl_errors WHERE resolved_at IS NULL AND stage IN ('fetch', 'parse')"
+            " AND captured_at >= ? AND url NOT IN (SELECT url FROM articles) ORDER BY url"
+        )
+        return [row[0] for row in conn.execute(sql, [since])]
+    finally:
+        conn.close()
+
+
 def recent_article_urls(path: str | Path, since: str) -> list[str]:
     """Stored articles published at or after ``since`` (ISO 8601, +05:00), newest first."""
     conn = _read_only(path)

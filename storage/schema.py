@@ -188,6 +188,11 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 6: a failure is resolved once its page is stored (the next runs retry it).
+    """
+    ALTER TABLE crawl_errors ADD COLUMN resolved_at TEXT;
+    CREATE INDEX crawl_errors_url ON crawl_errors (url, resolved_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,16 +7,33 @@ from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 
-def as_selector(page: str | bytes | Selector) -> Selector:
-    """Parse once: page objects accept HTML text, raw bytes or an already-built selector.
+def detect_encoding(body: bytes) -> str | None:
+    """For bytes that declare no charset anywhere: valid UTF-8, else the statistically likely
+    Cyrillic code page (undeclared ``windows-1251`` is common on Kazakh and Russian sites)."""
+    try:
+        body.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
 
-    Raw bytes are decoded as a browser would with no HTTP header: BOM, then the
-    ``<meta charset>`` / ``http-equiv`` declaration (``windows-1251`` pages), then UTF-8.
-    """
+    best = from_bytes(body[:65536], cp_isolation=["cp1251", "koi8_r", "cp1252", "latin_1"]).best()
+    return best.encoding if best else None
+
+
+def decode_html(body: bytes, content_type: str | None = None) -> str:
+    """Bytes to text as a browser would: the HTTP header's charset, the BOM, the ``<meta>``
+    declaration, then detection (never Scrapy's cp1252 guess for an undeclared page)."""
+    _, text = html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)
+    return text
+
+
+def as_selector(page: str | bytes | Selector) -> Selector:
+    """Parse once: page objects accept HTML text, raw bytes or an already-built selector."""
     if isinstance(page, Selector):
         return page
     if isinstance(page, bytes):
-        _, page = html_to_unicode(None, page)
+        page = decode_html(page)
     return Selector(text=page, type="html")
 
 

@@ -8,19 +8,21 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import scrapy
+from parsel import Selector
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.fields import KZ_TZ, canonical_url, now_kz, parse_datetime, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
+from crawler.pages.base import decode_html
 from crawler.pages.feed import parse_feed
 from crawler.pages.listing import ListingEntry
 from pipelines.store import STAT_START_FAILED
-from storage.db import known_article_urls, last_walk_completed, recent_article_urls
+from storage.db import known_article_urls, last_walk_completed, recent_article_urls, unresolved_failures
 
 LISTING_PATH = "/novosti"
 FEED_PATH = "/rss/pubsubhubbub-feed.xml"
@@ -72,6 +74,7 @@ class InformburoSpider(scrapy.Spider):
         until = settings.get("INFORMBURO_BACKFILL_UNTIL")
         spider.until = parse_datetime(until) if until else None
         spider.recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
+        spider.retry_days = settings.getfloat("INFORMBURO_RETRY_FAILED_DAYS")
         spider.requested: set[str] = set()
         return spider
 
@@ -81,6 +84,11 @@ class InformburoSpider(scrapy.Spider):
                 f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta={"start_page": True}
             )
         if "articles" in self.parts:
+            # Pages that failed in recent runs and are still not stored: try them again.
+            since = (datetime.now(KZ_TZ) - timedelta(days=self.retry_days)).isoformat(timespec="seconds")
+            failed = unresolved_failures(self.crawler.settings.get("INFORMBURO_DB"), since)
+            for request in self._article_requests([ListingEntry(u) for u in failed if self.is_article_url(u)]):
+                yield request
             yield scrapy.Request(
                 f"{self.base_url}{FEED_PATH}", callback=self.parse_feed, errback=self.feed_failed, priority=1
             )
@@ -172,7 +180,11 @@ class InformburoSpider(scrapy.Spider):
             self.crawler.stats.inc_value("informburo/not_modified")
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        item = parse_article(response.selector, response.url, captured_at, listing_published)
+        if not isinstance(response, TextResponse):
+            content_type = _header(response, b"Content-Type") or "no content type"
+            yield PageError(response.url, "parse", f"not an HTML page ({content_type})", response.status, captured_at)
+            return
+        item = parse_article(page_selector(response), response.url, captured_at, listing_published)
         item.http = {
             "url": response.url,
             "etag": _header(response, b"ETag"),
@@ -195,14 +207,25 @@ class InformburoSpider(scrapy.Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             reason = f"HTTP {status}"
-        elif failure.check(IgnoreRequest):
-            self.logger.info("Not fetched (%s): %s", failure.getErrorMessage() or "ignored", request.url)
+        elif failure.check(IgnoreRequest) and "robots.txt" in failure.getErrorMessage():
+            self.logger.info("Not fetched (%s): %s", failure.getErrorMessage(), request.url)  # policy, not a failure
             return
+        elif failure.check(IgnoreRequest):  # refused redirects, size limits, redirect loops
+            reason = failure.getErrorMessage() or "refused"
         else:
             reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
         if request.meta.get("start_page"):
             self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
         yield PageError(request.url, "fetch", reason, status, now_kz())
+
+
+def page_selector(response: TextResponse) -> Selector:
+    """A response's selector, decoded by ``decode_html`` when the page declares no charset
+    (Scrapy would guess cp1252 for undeclared windows-1251 bytes)."""
+    content_type = _header(response, b"Content-Type") or ""
+    if "charset=" in content_type.lower() or b"charset" in response.body[:2048].lower():
+        return response.selector
+    return Selector(text=decode_html(response.body, content_type), type="html")
 
 
 def _header(response: Response, name: bytes) -> str | None:
