@@ -12,7 +12,7 @@ from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
 from crawler.spiders.informburo import InformburoSpider
-from pipelines.store import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS
+from pipelines.store import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
 from storage.lock import LockTimeoutError, WriterLock
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,11 @@ def run_crawl(
     elif failures:
         reason = f"{failures[0].type.__name__}: {failures[0].getErrorMessage()}"
     elif status == "failed":
-        reason = stats.get(STAT_START_FAILED) or f"crawl ended {stats.get('finish_reason', 'unexpectedly')}"
+        reason = (
+            stats.get(STAT_STORE_FAILED)
+            or stats.get(STAT_START_FAILED)
+            or f"crawl ended {stats.get('finish_reason', 'unexpectedly')}"
+        )
     elif status == "interrupted":
         reason = "stopped by a signal before the pass completed"
     run_id = stats.get(STAT_RUN_ID)
@@ -102,6 +106,6 @@ def record_stillborn_run(settings: Settings, reason: str) -> int | None:
                 return run_id
             finally:
                 db.close()
-    except Exception:  # the database itself is the problem: nothing more to record
-        logger.exception("could not record the failed run in %s", path)
+    except Exception as exc:  # the database itself is the problem: nothing more to record
+        logger.error("could not record the failed run in %s: %s", path, exc)
         return None

@@ -51,6 +51,10 @@ INFORMBURO_ARCHIVE_MAX_MB = 2000
 
 EXTENSIONS = {"crawler.extensions.ArchiveExtension": 500}
 DOWNLOADER_MIDDLEWARES = {
+    # AllowedHostsMiddleware replaces Scrapy's offsite filter: stricter (scheme, host and
+    # port), and it refuses in process_request, so every refusal reaches the errback and
+    # is recorded (Scrapy's drops redirected requests silently when they are scheduled).
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "crawler.middlewares.AllowedHostsMiddleware": 40,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
+from mirror.faults import RANDOM_FAULTS, answer
 from mirror.site import (
     FEED_PATH,
     Site,
@@ -31,16 +33,26 @@ class LoggedRequest:
     path: str
     user_agent: str
     status: int = 0
+    fault: str | None = None
 
 
 class MirrorServer:
     """Serves a ``Site`` on 127.0.0.1; ``requests`` lists every request it answered."""
 
-    def __init__(self, site: Site | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        site: Site | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        random_faults: tuple[float, int] | None = None,
+    ) -> None:
         self.site = site or Site.default()
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self._fault_counts: dict[str, int] = {}
+        self._random = random.Random(random_faults[1]) if random_faults else None
+        self._random_share = random_faults[0] if random_faults else 0.0
+        self._httpd = ThreadingHTTPServer((host, port), self._handler())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -50,7 +62,21 @@ class MirrorServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._httpd.server_address[0]}:{self.port}"
+
+    def fault_for(self, path: str) -> str | None:
+        """The fault this request gets, if any (``503x1``: only the first request)."""
+        with self._lock:
+            fault = self.site.faults.get(path.split("?")[0])
+            if fault and "x" in fault and fault.rsplit("x", 1)[1].isdigit():
+                name, times = fault.rsplit("x", 1)
+                seen = self._fault_counts.get(path, 0)
+                self._fault_counts[path] = seen + 1
+                return name if seen < int(times) else None
+            if fault is None and self._random and self.site.article_at(path.split("?")[0]) is not None:
+                if self._random.random() < self._random_share:
+                    return self._random.choice(RANDOM_FAULTS)
+            return fault
 
     def statuses(self, prefix: str = "/") -> list[tuple[str, int]]:
         """(path, status) of every answered request whose path starts with ``prefix``."""
@@ -109,6 +135,16 @@ class MirrorServer:
 
             def do_GET(self) -> None:
                 status, ctype, body = server.render(self.path)
+                fault = server.fault_for(self.path)
+                if fault:
+                    with server._lock:
+                        ua = self.headers.get("User-Agent", "")
+                        server.requests.append(LoggedRequest("GET", self.path, ua, -1, fault))
+                    try:
+                        answer(self, fault, body, ctype)
+                    except OSError:  # the client gave up on a slow or broken answer: that is the point
+                        self.close_connection = True
+                    return
                 etag = f'"{hashlib.sha1(body).hexdigest()}"'
                 if status == 200 and self.headers.get("If-None-Match") == etag:
                     status, body = 304, b""  # unchanged since the client's copy: no body

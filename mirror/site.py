@@ -69,6 +69,10 @@ class Site:
     gone: set[str] = field(default_factory=set)
     #: The RSS feed: "ok", "missing" (404) or "broken" (not XML).
     feed: str = "ok"
+    #: Paths served but left out of the listing and the feed (a page the listing moved past).
+    unlisted: set[str] = field(default_factory=set)
+    #: Path → fault name (mirror/faults.py): tests make chosen pages answer badly.
+    faults: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def default(cls) -> Site:
@@ -103,7 +107,7 @@ def render_feed(site: Site, base_url: str) -> str:
     items = "\n".join(
         f"""  <item><title>{escape(a["title"])}</title><link>{base_url}{site.path_of(a)}</link>
     <guid>{base_url}{site.path_of(a)}</guid><pubDate>{format_datetime(datetime.fromisoformat(a["published"]))}</pubDate></item>"""
-        for a in site.articles[:FEED_SIZE]
+        for a in [a for a in site.articles if site.path_of(a) not in site.unlisted][:FEED_SIZE]
     )
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Informburo.kz</title><link>{base_url}/</link>
@@ -184,7 +188,8 @@ def render_listing(site: Site, page: int) -> str | None:
     """One page of ``/novosti``: date headings, entries, pagination; ``None`` past the end."""
     if not 1 <= page <= site.listing_pages:
         return None
-    chunk = site.articles[(page - 1) * PER_PAGE : page * PER_PAGE]
+    listed = [a for a in site.articles if site.path_of(a) not in site.unlisted]
+    chunk = listed[(page - 1) * PER_PAGE : page * PER_PAGE]
     items: list[str] = []
     if page == 1 and chunk:
         items.append(_listing_entry(site, chunk[0], pinned=True))  # pinned, then again in the feed
@@ -345,5 +350,8 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
 def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
     """(Content-Type, bytes) as the site would send the page; "cp1251" pages name no charset in the header."""
     if article is not None and article.get("variant") == "cp1251":
+        return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
+    if article is not None and article.get("variant") == "cp1251-bare":  # no charset declared anywhere
+        html = html.replace('<meta charset="utf-8">', "")
         return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
     return "text/html; charset=utf-8", html.encode("utf-8")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import Counter
 from dataclasses import asdict, is_dataclass
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from itemadapter import ItemAdapter
 from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 from twisted.python.failure import Failure
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 STAT_RUN_ID = "informburo/run_id"
 STAT_STATUS = "informburo/status"
 STAT_START_FAILED = "informburo/start_failed"
+STAT_STORE_FAILED = "informburo/store_failed"
 #: Article fields that may be absent; their share among stored articles is the run's field coverage.
 OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
 
@@ -280,12 +284,27 @@ class StorePipeline:
 
     def process_item(self, item: Any) -> Any:
         assert self.store is not None
-        self.store.store(item)
+        try:
+            self.store.store(item)
+        except sqlite3.Error as exc:  # disk full, read-only file: the pass cannot go on
+            self._fail_store(exc)
+            raise DropItem(f"not stored: {exc}") from exc
         return item
 
+    def _fail_store(self, exc: sqlite3.Error) -> None:
+        if self.crawler.stats.get_value(STAT_STORE_FAILED):
+            return
+        self.crawler.stats.set_value(STAT_STORE_FAILED, f"database write failed: {exc}")
+        logger.error("Database write failed (%s): stopping the run", exc)
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
+
     def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
-        if self.store is not None:
+        if self.store is None or self.crawler.stats.get_value(STAT_STORE_FAILED):
+            return
+        try:
             self.store.record_reject(item, exception, response.url if response is not None else None)
+        except sqlite3.Error as exc:
+            self._fail_store(exc)
 
     def spider_error(self, failure: Failure, response: Any) -> None:
         if self.store is None:
@@ -299,19 +318,32 @@ class StorePipeline:
         if self.store is None:
             return
         stats = self.crawler.stats
+        broken = stats.get_value(STAT_START_FAILED) or stats.get_value(STAT_STORE_FAILED)
         if reason == "shutdown":
             status = "interrupted"
-        elif reason == "finished" and not stats.get_value(STAT_START_FAILED):
+        elif reason == "finished" and not broken:
             status = "ok"
         else:
             status = "failed"
-        row = self.store.finish(status, stats.get_value("response_received_count", 0), self.drift_threshold)
         stats.set_value(STAT_STATUS, status)
+        try:
+            row = self.store.finish(status, stats.get_value("response_received_count", 0), self.drift_threshold)
+        except sqlite3.Error as exc:  # the run row stays `running`; the next run closes it as interrupted
+            logger.error("Could not close run %s in the database: %s", self.store.run_id, exc)
+            stats.set_value(STAT_STORE_FAILED, stats.get_value(STAT_STORE_FAILED) or f"database write failed: {exc}")
+            stats.set_value(STAT_STATUS, "failed")
+            self._release()
+            return
         stats.set_value("informburo/fallback_pages", self.store.fallback_pages)
         for name, share in json.loads(row["field_coverage"]).items():
             stats.set_value(f"informburo/field_coverage/{name}", share)
         logger.info("Run %s ended %s: %s", self.store.run_id, status, row)
-        self.store.db.close()
-        self.store = None
+        self._release()
+
+    def _release(self) -> None:
+        if self.store is not None:
+            self.store.db.close()
+            self.store = None
         if self.lock is not None:
             self.lock.release()
+            self.lock = None

@@ -160,6 +160,9 @@ class InformburoSpider(scrapy.Spider):
                 cb_kwargs={"listing_published": entry.published_at},
                 # archive: keep the page, and ask conditionally; a 304 reaches parse_article.
                 meta={"archive": True, "handle_httpstatus_list": [304]},
+                # we deduplicate by canonical URL ourselves; Scrapy's filter would silently drop a
+                # redirect back to the same URL instead of letting a redirect loop fail visibly
+                dont_filter=True,
             )
 
     def parse_feed(self, response: Response) -> Iterator[Any]:
@@ -180,9 +183,9 @@ class InformburoSpider(scrapy.Spider):
             self.crawler.stats.inc_value("informburo/not_modified")
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        if not isinstance(response, TextResponse):
-            content_type = _header(response, b"Content-Type") or "no content type"
-            yield PageError(response.url, "parse", f"not an HTML page ({content_type})", response.status, captured_at)
+        problem = page_problem(response)
+        if problem:
+            yield PageError(response.url, "parse", problem, response.status, captured_at)
             return
         item = parse_article(page_selector(response), response.url, captured_at, listing_published)
         item.http = {
@@ -207,16 +210,32 @@ class InformburoSpider(scrapy.Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             reason = f"HTTP {status}"
+            location = _header(failure.value.response, b"Location")
+            if 300 <= status < 400 and location:
+                reason = f"refused redirect to {location} (HTTP {status}): only http(s) on the site is followed"
         elif failure.check(IgnoreRequest) and "robots.txt" in failure.getErrorMessage():
             self.logger.info("Not fetched (%s): %s", failure.getErrorMessage(), request.url)  # policy, not a failure
             return
         elif failure.check(IgnoreRequest):  # refused redirects, size limits, redirect loops
             reason = failure.getErrorMessage() or "refused"
         else:
-            reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
+            detail = failure.getErrorMessage() or (failure.type.__doc__ or "").strip().split("\n")[0]
+            reason = f"{failure.type.__name__}: {detail}".rstrip(": ")
         if request.meta.get("start_page"):
             self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
         yield PageError(request.url, "fetch", reason, status, now_kz())
+
+
+def page_problem(response: Response) -> str | None:
+    """Why a fetched article page cannot be read at all, before any extraction is tried."""
+    content_type = _header(response, b"Content-Type")
+    if not isinstance(response, TextResponse) or (content_type and "html" not in content_type.lower()):
+        return f"not an HTML page ({content_type or 'no content type'})"
+    if not response.body.strip():
+        return "empty page"
+    if b"</html>" not in response.body[-4096:].lower():
+        return "truncated page (no closing </html>)"
+    return None
 
 
 def page_selector(response: TextResponse) -> Selector:
