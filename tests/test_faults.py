@@ -90,7 +90,7 @@ def test_a_failed_page_is_retried_by_the_next_run_and_resolved(site: Site, db: P
 
 @pytest.mark.parametrize("fault", ["503x1", "429x1"])
 def test_throttling_is_retried_after_the_time_the_site_asks(site: Site, db: Path, fault: str) -> None:
-    url, mirror, path = crawl_with_fault(site, db, fault)
+    _, mirror, path = crawl_with_fault(site, db, fault)
     the_rest_is_stored(site, db, mirror.url, set())  # nothing missing: the retry got it
     assert rows(db, "SELECT * FROM crawl_errors") == []
     assert mirror.paths().count(path) == 2
@@ -137,7 +137,7 @@ def test_binary_garbage_is_a_structured_reject(site: Site, db: Path) -> None:
 
 
 def test_deeply_nested_malformed_html_is_read_or_explained(site: Site, db: Path) -> None:
-    url, mirror, _ = crawl_with_fault(site, db, "nested")
+    url, _, _ = crawl_with_fault(site, db, "nested")
     stored = rows(db, "SELECT title FROM articles WHERE url = ?", (url,))
     explained = rows(db, "SELECT url FROM rejects UNION ALL SELECT url FROM crawl_errors")
     assert stored == [{"title": victim(site)["title"]}] or explained == [{"url": url}]
