@@ -65,7 +65,10 @@ def run_crawl(
     deferred = process.crawl(crawler, only=only)
     deferred.addErrback(failures.append)
     process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    try:
+        stats = crawler.stats.get_stats()
+    except RuntimeError:  # the crawl failed before Scrapy set up its stats
+        stats = {}
     status = stats.get(STAT_STATUS) or "failed"
     reason = None
     if failures and failures[0].check(LockTimeoutError):

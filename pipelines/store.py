@@ -272,12 +272,19 @@ class StorePipeline:
     def open_spider(self) -> None:
         settings = self.crawler.settings
         self.lock = WriterLock(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
-        db = open_database(self.db_path)
-        orphans = close_orphan_runs(db, "interrupted", now_kz())
-        if orphans:
-            logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
-        parts = ",".join(sorted(getattr(self.crawler.spider, "parts", ()))) or None
-        run_id = start_run(db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
+        db = None
+        try:
+            db = open_database(self.db_path)
+            orphans = close_orphan_runs(db, "interrupted", now_kz())
+            if orphans:
+                logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
+            parts = ",".join(sorted(getattr(self.crawler.spider, "parts", ()))) or None
+            run_id = start_run(db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
+        except BaseException:  # unwritable or full: leave nothing held for whoever records the failure
+            if db is not None:
+                db.close()
+            self._release()
+            raise
         self.store = Store(db, run_id)
         self.crawler.stats.set_value(STAT_RUN_ID, run_id)
         logger.info("Run %s storing into %s", run_id, self.db_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,20 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     conn.execute("PRAGMA foreign_keys = ON")
     db = Database(conn)
     if create:
-        db.enable_wal()
-        migrate(db)
+        try:
+            db.enable_wal()
+            migrate(db)
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise _explained(path, exc) from exc
     return db
+
+
+def _explained(path: Path, exc: sqlite3.OperationalError) -> sqlite3.OperationalError:
+    """SQLite's "unable to open database file" says little: name a read-only file system or file."""
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return sqlite3.OperationalError(f"{path} is read-only: {exc}")
+    return exc
 
 
 def start_run(db: Database, started_at: str, *, job: str | None = None, parts: str | None = None) -> int:
@@ -77,6 +89,11 @@ def _read_only(path: str | Path) -> sqlite3.Connection | None:
     if not Path(path).exists():
         return None
     conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        raise _explained(Path(path), exc) from exc
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
         conn.close()
         return None
