@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from datasette.utils import tilde_encode
 
 from mirror.server import MirrorServer
