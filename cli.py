@@ -313,6 +313,20 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_db(parser: argparse.ArgumentParser, default: str | None) -> None:
+    from storage.db import DEFAULT_DB
+
+    text = f"SQLite file (default {DEFAULT_DB})" if default else f"SQLite file (default from config, else {DEFAULT_DB})"
+    parser.add_argument("--db", default=default, help=text)
+
+
+def _add_site(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    parser.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from storage.browse import DEFAULT_PORT, port_number
     from storage.db import DEFAULT_DB
@@ -325,25 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     crawl = sub.add_parser(
         "crawl", help="one collection pass: new articles, most-read sidebar, rates (what cron calls)"
     )
-    crawl.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
-    crawl.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    _add_db(crawl, DEFAULT_DB)
+    _add_site(crawl)
     crawl.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
     crawl.add_argument(
         "--only", default=None, help="collect only some of: articles,most_read,rates,recheck (default: the first three)"
     )
-    crawl.add_argument(
-        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
-    )
     crawl.set_defaults(func=cmd_crawl)
 
     run = sub.add_parser("run", help="the daemon: collect on a schedule until SIGTERM/SIGINT")
-    run.add_argument("--db", default=None, help=f"SQLite file (default from config, else {DEFAULT_DB})")
+    _add_db(run, None)
     run.add_argument("--base-url", default=None, help="site to collect (default from config)")
     run.add_argument("--config", default=None, help="TOML schedule (default: config/informburo.toml's values)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="collect the shipped mirror once and say how to open the result")
-    demo.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    _add_db(demo, DEFAULT_DB)
     demo.set_defaults(func=cmd_demo)
 
     parse = sub.add_parser("parse", help="print the items of a saved page as JSON lines (no crawl, no database)")
@@ -353,24 +364,23 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
 
     backfill = sub.add_parser("backfill", help="a first import: walk older listing pages (resumable)")
-    backfill.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
-    backfill.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    _add_db(backfill, DEFAULT_DB)
+    _add_site(backfill)
     backfill.add_argument("--pages", type=int, default=None, help="how many listing pages to walk")
     backfill.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
     backfill.add_argument(
         "--jobdir", default=None, help="where an interrupted backfill is kept (default <db>.backfill)"
     )
-    backfill.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting")
     backfill.set_defaults(func=cmd_backfill)
 
     reparse = sub.add_parser("reparse", help="rebuild articles and their versions from the raw-page archive")
-    reparse.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    _add_db(reparse, DEFAULT_DB)
     reparse.add_argument("--since", default=None, help="only pages fetched at or after this date or ISO time")
     reparse.add_argument("--archive", default=None, help="the archive file (default: <db>.archive.db beside it)")
     reparse.set_defaults(func=cmd_reparse)
 
     export = sub.add_parser("export", help="stream a table as JSON lines or CSV")
-    export.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    _add_db(export, DEFAULT_DB)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="jsonl (default) or csv")
     export.add_argument("--table", required=True, help="articles, most_read, rates, article_versions, article_views, …")
     export.add_argument("--since", default=None, help="only rows at or after this date (YYYY-MM-DD) or ISO time")
@@ -378,12 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="the last runs and what they stored")
-    status.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    _add_db(status, DEFAULT_DB)
     status.add_argument("--limit", type=int, default=10, help="how many runs to list")
     status.set_defaults(func=cmd_status)
 
     serve = sub.add_parser("serve", help="browse the database in Datasette on 127.0.0.1, read-only, with charts")
-    serve.add_argument("--db", default=DEFAULT_DB, help=f"SQLite file (default {DEFAULT_DB})")
+    _add_db(serve, DEFAULT_DB)
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     serve.set_defaults(func=cmd_serve)
     return parser

@@ -84,93 +84,66 @@ def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **co
     return db["crawl_runs"].get(run_id)
 
 
-def _read_only(path: str | Path) -> sqlite3.Connection | None:
-    """A read-only connection to an existing database that has ``articles``; else ``None``."""
+def _read_rows(
+    path: str | Path, sql: str, params: list[Any] | None = None, needs: tuple[str, str] | None = None
+) -> list[tuple[Any, ...]] | None:
+    """Rows of a query on an existing database, opened read-only (nothing created or migrated).
+
+    ``None`` when there is no database yet, or its schema is older than the ``(table,
+    column)`` the query ``needs``: the caller decides what that means.
+    """
     if not Path(path).exists():
         return None
     conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
     try:
-        conn.execute("SELECT 1 FROM sqlite_master")
-    except sqlite3.OperationalError as exc:
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError as exc:
+            raise _explained(Path(path), exc) from exc
+        table, column = needs or ("articles", "url")
+        if table not in tables or column not in {row[1] for row in conn.execute(f"PRAGMA table_info([{table}])")}:
+            return None
+        return conn.execute(sql, params or []).fetchall()
+    finally:
         conn.close()
-        raise _explained(Path(path), exc) from exc
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'articles'").fetchone():
-        conn.close()
-        return None
-    return conn
 
 
 def known_article_urls(path: str | Path) -> set[str]:
-    """Canonical URLs already stored, read without creating or migrating anything."""
-    conn = _read_only(path)
-    if conn is None:
-        return set()
-    try:
-        return {row[0] for row in conn.execute("SELECT url FROM articles")}
-    finally:
-        conn.close()
+    """Canonical URLs already stored."""
+    return {url for (url,) in _read_rows(path, "SELECT url FROM articles") or []}
 
 
 def last_walk_completed(path: str | Path) -> bool:
     """Did the latest run that walked the listing end ``ok``? If not, the next walk must not stop early."""
-    conn = _read_only(path)
-    if conn is None:
-        return True
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(crawl_runs)")}
-        if "parts" not in columns:
-            return True
-        row = conn.execute(
-            "SELECT status FROM crawl_runs WHERE parts IS NULL OR ',' || parts || ',' LIKE '%,articles,%'"
-            " ORDER BY id DESC LIMIT 1"
-        ).fetchone()
-        return row is None or row[0] == "ok"
-    finally:
-        conn.close()
+    sql = (
+        "SELECT status FROM crawl_runs WHERE parts IS NULL OR ',' || parts || ',' LIKE '%,articles,%'"
+        " ORDER BY id DESC LIMIT 1"
+    )
+    found = _read_rows(path, sql, needs=("crawl_runs", "parts"))
+    return not found or found[0][0] == "ok"
 
 
 def http_validators(path: str | Path) -> dict[str, tuple[str | None, str | None]]:
     """URL → (ETag, Last-Modified) of each article page's last full download."""
-    conn = _read_only(path)
-    if conn is None:
-        return {}
-    try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'http_validators'").fetchone():
-            return {}
-        rows = conn.execute("SELECT url, etag, last_modified FROM http_validators")
-        return {url: (etag, modified) for url, etag, modified in rows}
-    finally:
-        conn.close()
+    sql = "SELECT url, etag, last_modified FROM http_validators"
+    return {
+        url: (etag, modified) for url, etag, modified in _read_rows(path, sql, needs=("http_validators", "url")) or []
+    }
 
 
 def unresolved_failures(path: str | Path, since: str) -> list[str]:
     """Pages that failed (fetch or parse) since ``since`` and have not been stored since: to retry."""
-    conn = _read_only(path)
-    if conn is None:
-        return []
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(crawl_errors)")}
-        if "resolved_at" not in columns:
-            return []
-        sql = (
-            "SELECT DISTINCT url FROM crawl_errors WHERE resolved_at IS NULL AND stage IN ('fetch', 'parse')"
-            " AND captured_at >= ? AND url NOT IN (SELECT url FROM articles) ORDER BY url"
-        )
-        return [row[0] for row in conn.execute(sql, [since])]
-    finally:
-        conn.close()
+    sql = (
+        "SELECT DISTINCT url FROM crawl_errors WHERE resolved_at IS NULL AND stage IN ('fetch', 'parse')"
+        " AND captured_at >= ? AND url NOT IN (SELECT url FROM articles) ORDER BY url"
+    )
+    return [url for (url,) in _read_rows(path, sql, [since], needs=("crawl_errors", "resolved_at")) or []]
 
 
 def recent_article_urls(path: str | Path, since: str) -> list[str]:
     """Stored articles published at or after ``since`` (ISO 8601, +05:00), newest first."""
-    conn = _read_only(path)
-    if conn is None:
-        return []
-    try:
-        sql = "SELECT url FROM articles WHERE published_at >= ? ORDER BY published_at DESC"
-        return [row[0] for row in conn.execute(sql, [since])]
-    finally:
-        conn.close()
+    sql = "SELECT url FROM articles WHERE published_at >= ? ORDER BY published_at DESC"
+    return [url for (url,) in _read_rows(path, sql, [since]) or []]
 
 
 def recent_runs(db: Database, limit: int = 10) -> list[dict[str, Any]]:

@@ -6,9 +6,11 @@ its own process, exactly as cron runs it.
 
 from __future__ import annotations
 
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,41 @@ def rows(db: Path, sql: str, params: tuple = ()) -> list[dict]:
         return [dict(r) for r in conn.execute(sql, params)]
     finally:
         conn.close()
+
+
+def start_daemon(config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop(daemon: subprocess.Popen[str]) -> str:
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        output, _ = daemon.communicate(timeout=60)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    return output
+
+
+def wait_for(db: Path, sql: str, predicate, timeout: float = 90) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    found: list[dict] = []
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                found = rows(db, sql)
+            except sqlite3.OperationalError:  # schema not there yet
+                found = []
+            if predicate(found):
+                return found
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting; last rows: {found}")
 
 
 @pytest.fixture

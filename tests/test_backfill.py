@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from mirror.server import MirrorServer
-from tests.conftest import FAST, ROOT, informburo, rows
-from tests.test_daemon import wait_for
+from tests.conftest import FAST, ROOT, informburo, rows, wait_for
 from tests.test_end_to_end import expected_articles
 
 

@@ -12,45 +12,10 @@ from pathlib import Path
 
 from mirror.server import MirrorServer
 from storage.lock import WriterLock
-from tests.conftest import FAST, ROOT, crawl, informburo, rows
+from tests.conftest import FAST, ROOT, crawl, informburo, rows, start_daemon, stop, wait_for
 from tests.test_end_to_end import expected_articles
 
 FAULTS = "tests.faults"
-
-
-def start_daemon(config: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def stop(daemon: subprocess.Popen[str]) -> str:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        output, _ = daemon.communicate(timeout=60)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-    return output
-
-
-def wait_for(db: Path, sql: str, predicate, timeout: float = 90) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    found: list[dict] = []
-    while time.monotonic() < deadline:
-        if db.exists():
-            try:
-                found = rows(db, sql)
-            except sqlite3.OperationalError:  # schema not there yet
-                found = []
-            if predicate(found):
-                return found
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting; last rows: {found}")
 
 
 def test_a_crashing_and_a_hanging_run_fail_while_the_schedule_goes_on(tmp_path: Path, mirror: MirrorServer) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,7 +12,7 @@ import pytest
 import scheduler
 from crawler.fields import KZ_TZ
 from mirror.server import MirrorServer
-from tests.conftest import ROOT, rows
+from tests.conftest import ROOT, rows, start_daemon
 
 SHIPPED_CONFIG = ROOT / "config" / "informburo.toml"
 
@@ -57,13 +55,7 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mi
         '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = "False"\nLOG_LEVEL = "WARNING"\n'
         '[jobs.everything]\ntask = "all"\ntrigger = "interval"\nseconds = 2\n'
     )
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    daemon = start_daemon(config)
     try:
         deadline = time.monotonic() + 90
         ok_runs: list[dict] = []
@@ -92,13 +84,7 @@ def test_fire_times_missed_while_paused_are_coalesced_into_one_run(tmp_path: Pat
         '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nLOG_LEVEL = "WARNING"\n'
         '[jobs.rates]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\nmisfire_grace_time = 120\n'
     )
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", "--config", str(config)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    daemon = start_daemon(config)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (

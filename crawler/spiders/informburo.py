@@ -111,21 +111,16 @@ class InformburoSpider(scrapy.Spider):
         )
 
     def parse_home(self, response: Response) -> Iterator[Any]:
+        """One snapshot of the sidebar and of the rates widget; a missing widget is recorded."""
         captured_at = now_kz()
-        if "most_read" in self.parts:
-            entries = parse_most_read(response.selector, response.url, captured_at)
-            if not entries:
-                yield PageError(
-                    response.url, "parse", "no most-read sidebar on the home page", response.status, captured_at
-                )
-            yield from entries
-        if "rates" in self.parts:
-            rates = parse_rates(response.selector, response.url, captured_at)
-            if not rates:
-                yield PageError(
-                    response.url, "parse", "no currency rates on the home page", response.status, captured_at
-                )
-            yield from rates
+        widgets = (("most_read", parse_most_read, "most-read sidebar"), ("rates", parse_rates, "currency rates"))
+        for part, parse_widget, name in widgets:
+            if part not in self.parts:
+                continue
+            items = parse_widget(response.selector, response.url, captured_at)
+            if not items:
+                yield PageError(response.url, "parse", f"no {name} on the home page", response.status, captured_at)
+            yield from items
 
     def parse_listing(self, response: Response, page: int) -> Iterator[Any]:
         listing = parse_listing(response.selector, response.url, datetime.now(KZ_TZ))
