@@ -23,17 +23,26 @@ ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview")
 _ZERO_WIDTH = {"\u200b", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u180e"}
 _JOINERS = {"\u200c", "\u200d"}
 _VARIATION_SELECTORS = {"\ufe0e", "\ufe0f"}
-_SPACE_RUN = re.compile(r" {2,}")
 
 
 def _is_space(ch: str) -> bool:
-    return ch in "\t\n\r\f\v\x85" or unicodedata.category(ch) in ("Zs", "Zl", "Zp")
+    return ch in UNICODE_SPACES or ch == " "
 
 
 def _is_emoji_part(ch: str) -> bool:
     """True for characters that can stand on either side of a joiner inside an emoji."""
     cat = unicodedata.category(ch)
     return cat in ("So", "Sk", "Mn", "Me") or ch in _VARIATION_SELECTORS or emoji.is_emoji(ch)
+
+
+#: Unicode's space separators (Zs, Zl, Zp) and the ASCII controls that act as spaces.
+UNICODE_SPACES = (
+    "\t\n\r\f\v\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+_REMOVE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f" + "".join(sorted(_ZERO_WIDTH)) + "]")
+_OTHER_SPACES = re.compile(f"[{UNICODE_SPACES}]")
+_SPACE_RUN = re.compile(" {2,}")
+_CONTEXT = re.compile("[" + "".join(sorted(_JOINERS | _VARIATION_SELECTORS)) + "]")
 
 
 def clean_text(value: str | None) -> str | None:
@@ -45,30 +54,31 @@ def clean_text(value: str | None) -> str | None:
     """
     if value is None:
         return None
+    if _CONTEXT.search(value):  # rare: a joiner or selector needs its neighbours
+        value = _keep_emoji_joiners(value)
+    text = _SPACE_RUN.sub(" ", _OTHER_SPACES.sub(" ", _REMOVE.sub("", value))).strip()
+    return text or None
+
+
+def _keep_emoji_joiners(value: str) -> str:
+    """Drop joiners and variation selectors except inside an emoji sequence (a char-by-char pass)."""
     out: list[str] = []
-    chars = list(value)
-    for i, ch in enumerate(chars):
+    for i, ch in enumerate(value):
         if ch in _ZERO_WIDTH:
             continue
         if ch in _JOINERS:
             prev = out[-1] if out else ""
-            nxt = chars[i + 1] if i + 1 < len(chars) else ""
-            if prev and nxt and _is_emoji_part(prev) and _is_emoji_part(nxt) and not prev.isspace():
+            nxt = value[i + 1] if i + 1 < len(value) else ""
+            if prev and nxt and _is_emoji_part(prev) and _is_emoji_part(nxt) and not _is_space(prev):
                 out.append(ch)
             continue
         if ch in _VARIATION_SELECTORS:
             prev = out[-1] if out else ""
-            if prev and not prev.isspace() and not prev.isalpha():
+            if prev and not _is_space(prev) and not prev.isalpha():
                 out.append(ch)
             continue
-        if _is_space(ch):
-            out.append(" ")
-            continue
-        if unicodedata.category(ch) == "Cc":
-            continue
-        out.append(ch)
-    text = _SPACE_RUN.sub(" ", "".join(out)).strip()
-    return text or None
+        out.append(" " if _is_space(ch) else ch)
+    return "".join(out)
 
 
 def join_blocks(blocks: list[str] | str | None) -> str | None:

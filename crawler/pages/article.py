@@ -8,7 +8,6 @@ from a generic main-text extractor. The layer that produced each field is kept i
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from functools import cached_property
@@ -19,15 +18,14 @@ from lxml import etree
 from parsel import Selector
 
 from crawler.items import Article
-from crawler.pages.base import as_selector, element_text, first_text
+from crawler.pages.base import as_selector, css, element_text, first_text, xpath
 
 SITE, JSONLD, META, GENERIC, LISTING = "site", "jsonld", "meta", "generic", "listing"
 #: Fields whose fallback means the site's own layout was not recognised.
 CORE_FIELDS = ("title", "published_at", "body")
 
 # The site's own markup.
-CANONICAL = 'link[rel="canonical"]::attr(href)'
-LANG = "html::attr(lang)"
+CANONICAL = 'link[rel="canonical"]'
 TITLE = "h1"
 LEAD = ".article-excerpt"
 BODY = "div.article"
@@ -45,9 +43,9 @@ NOISE = (
 )
 
 # Structured data and meta.
-JSONLD_SCRIPTS = 'script[type="application/ld+json"]::text'
+JSONLD_SCRIPTS = 'script[type="application/ld+json"]'
 JSONLD_TYPES = {"NewsArticle", "Article", "ReportageNewsArticle", "AnalysisNewsArticle", "BlogPosting"}
-META_CONTENT = 'meta[property="{0}"]::attr(content), meta[name="{0}"]::attr(content)'
+META_TAGS = "//head/meta[@content] | //body//meta[@content]"
 
 
 class ArticlePage:
@@ -55,6 +53,7 @@ class ArticlePage:
 
     def __init__(self, page: str | bytes | Selector, url: str, listing_published: str | None = None) -> None:
         self.sel = as_selector(page)
+        self.root = self.sel.root
         self.url = url
         self.listing_published = listing_published
 
@@ -63,9 +62,9 @@ class ArticlePage:
     @cached_property
     def ld(self) -> dict[str, Any]:
         """The page's JSON-LD article object, or ``{}``."""
-        for script in self.sel.css(JSONLD_SCRIPTS).getall():
+        for script in css(JSONLD_SCRIPTS)(self.root):
             try:
-                data = json.loads(script)
+                data = json.loads(script.text or "")
             except ValueError:
                 continue
             for node in _ld_nodes(data):
@@ -75,33 +74,45 @@ class ArticlePage:
                     return node
         return {}
 
+    @cached_property
+    def metas(self) -> dict[str, list[str]]:
+        """Every ``<meta property|name=… content=…>`` of the page, read in one pass."""
+        found: dict[str, list[str]] = {}
+        for el in xpath(META_TAGS)(self.root):
+            key = el.get("property") or el.get("name")
+            if key:
+                found.setdefault(key, []).append(el.get("content"))
+        return found
+
     def meta(self, prop: str) -> str | None:
-        value = self.sel.css(META_CONTENT.format(prop)).get()
+        values = self.metas.get(prop)
+        value = values[0] if values else None
         return value if value and value.strip() else None
 
     # -- fields: each returns (raw value, layer) ----------------------------------
 
     def canonical(self) -> str:
-        href = self.sel.css(CANONICAL).get()
+        found = css(CANONICAL)(self.root)
+        href = found[0].get("href") if found else None
         return urljoin(self.url, href.strip()) if href and href.strip() else self.url
 
     def lang(self) -> tuple[str | None, str]:
         return _first(
-            (SITE, lambda: self.sel.css(LANG).get()),
+            (SITE, lambda: self.root.get("lang")),
             (JSONLD, lambda: _str(self.ld.get("inLanguage"))),
             (META, lambda: self.meta("og:locale")),
         )
 
     def title(self) -> tuple[str | None, str]:
         return _first(
-            (SITE, lambda: first_text(self.sel, TITLE)),
+            (SITE, lambda: first_text(self.root, TITLE)),
             (JSONLD, lambda: _str(self.ld.get("headline"))),
             (META, lambda: self.meta("og:title")),
         )
 
     def lead(self) -> tuple[str | None, str]:
         # Site only: a description in meta is not the article's lead.
-        return _first((SITE, lambda: first_text(self.sel, LEAD)))
+        return _first((SITE, lambda: first_text(self.root, LEAD)))
 
     def body(self) -> tuple[list[str], str]:
         blocks, layer = _first(
@@ -112,13 +123,12 @@ class ArticlePage:
         return blocks or [], layer
 
     def _site_body(self) -> list[str]:
-        found = self.sel.css(BODY)
+        found = css(BODY)(self.root)
         if not found:
             return []
-        root = copy.deepcopy(found[0].root)
-        for noise in Selector(root=root).css(NOISE):
-            _drop(noise.root)
-        return [text for text in (element_text(el) for el in _leaf_blocks(root)) if text.strip()]
+        noise = set(css(NOISE)(found[0]))
+        texts = (element_text(el, noise) for el in _leaf_blocks(found[0]) if not _inside(el, noise, found[0]))
+        return [text for text in texts if text.strip()]
 
     def _generic_body(self) -> list[str]:
         """Main text by trafilatura, minus the title and lead it also finds."""
@@ -130,7 +140,7 @@ class ArticlePage:
 
     def author(self) -> tuple[str | None, str]:
         return _first(
-            (SITE, lambda: first_text(self.sel, AUTHOR)),
+            (SITE, lambda: first_text(self.root, AUTHOR)),
             (JSONLD, lambda: _ld_author(self.ld.get("author"))),
             (META, lambda: self.meta("article:author") or self.meta("author")),
         )
@@ -144,10 +154,10 @@ class ArticlePage:
         )
 
     def _site_time(self) -> str | None:
-        found = self.sel.xpath(PUBLISHED)
+        found = xpath(PUBLISHED)(self.root)
         if not found:
             return None
-        return found[0].attrib.get("datetime") or element_text(found[0].root)
+        return found[0].get("datetime") or element_text(found[0])
 
     def modified_at(self) -> tuple[str | None, str]:
         return _first(
@@ -157,9 +167,9 @@ class ArticlePage:
 
     def tags(self) -> tuple[list[str], str]:
         tags, layer = _first(
-            (SITE, lambda: [element_text(a.root) for a in self.sel.css(TAGS)]),
+            (SITE, lambda: [element_text(a) for a in css(TAGS)(self.root)]),
             (JSONLD, lambda: _ld_keywords(self.ld.get("keywords"))),
-            (META, lambda: self.sel.css(META_CONTENT.format("article:tag")).getall()),
+            (META, lambda: self.metas.get("article:tag", [])),
         )
         return tags or [], layer
 
@@ -172,11 +182,11 @@ class ArticlePage:
         return (urljoin(self.url, src.strip()) if src else None), layer
 
     def _site_image(self) -> str | None:
-        img = self.sel.css(IMAGE)
-        return (img[0].attrib.get("data-src") or img[0].attrib.get("src")) if img else None
+        img = css(IMAGE)(self.root)
+        return (img[0].get("data-src") or img[0].get("src")) if img else None
 
     def views(self) -> tuple[str | None, str]:
-        return _first((SITE, lambda: first_text(self.sel, VIEWS)))
+        return _first((SITE, lambda: first_text(self.root, VIEWS)))
 
     def to_item(self, captured_at: str | None = None) -> Article:
         item = Article(url=self.canonical(), captured_at=captured_at)
@@ -280,19 +290,13 @@ def _paragraphs(text: str | None) -> list[str]:
     return [p for p in text.split(separator) if p.strip()]
 
 
-def _drop(el: etree._Element) -> None:
-    """Remove an element but keep its tail text in place."""
-    parent = el.getparent()
-    if parent is None:
-        return
-    tail = el.tail
-    if tail:
-        prev = el.getprevious()
-        if prev is not None:
-            prev.tail = (prev.tail or "") + tail
-        else:
-            parent.text = (parent.text or "") + tail
-    parent.remove(el)
+def _inside(el: etree._Element, noise: set[etree._Element], top: etree._Element) -> bool:
+    """Is ``el`` noise, or inside noise, below ``top``?"""
+    while el is not None and el is not top:
+        if el in noise:
+            return True
+        el = el.getparent()
+    return False
 
 
 def _leaf_blocks(root: etree._Element) -> list[etree._Element]:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
+from cssselect import GenericTranslator
 from lxml import etree
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
+
+_TRANSLATOR = GenericTranslator()
+_CLASS_TEST = re.compile(r"@class and (contains\(concat\(' ', normalize-space\(@class\), ' '\), ' ([^']+) '\))")
 
 
 def detect_encoding(body: bytes) -> str | None:
@@ -37,24 +44,41 @@ def as_selector(page: str | bytes | Selector) -> Selector:
     return Selector(text=page, type="html")
 
 
-def element_text(el: etree._Element) -> str:
-    """The text a reader sees in an element: inline markup flattened, ``<br>`` as a space."""
+def element_text(el: etree._Element, skip: set[etree._Element] | frozenset[etree._Element] = frozenset()) -> str:
+    """The text a reader sees in an element: inline markup flattened, ``<br>`` as a space.
+
+    Children in ``skip`` (noise such as an inline script) are left out; their tail text stays.
+    """
     parts: list[str] = [el.text or ""]
     for child in el:
-        if not isinstance(child.tag, str):  # comments, processing instructions
-            parts.append(child.tail or "")
-            continue
-        parts.append(" " if child.tag == "br" else element_text(child))
+        if isinstance(child.tag, str) and child not in skip:  # not a comment, not noise
+            parts.append(" " if child.tag == "br" else element_text(child, skip))
         parts.append(child.tail or "")
     return "".join(parts)
 
 
-def first_text(sel: Selector, query: str) -> str | None:
+@cache
+def css(query: str) -> etree.XPath:
+    """A CSS selector compiled once to an lxml XPath (page objects run them on every page)."""
+    expr = _TRANSLATOR.css_to_xpath(query)
+    # A cheap substring test first, so the exact class test runs only on candidates.
+    expr = _CLASS_TEST.sub(r"contains(@class, '\2') and \1", expr)
+    return etree.XPath(expr)
+
+
+@cache
+def xpath(query: str) -> etree.XPath:
+    """An XPath expression compiled once."""
+    return etree.XPath(query)
+
+
+def first_text(node: Selector | etree._Element, query: str) -> str | None:
     """Visible text of the first element matching a CSS query, or ``None``."""
-    found = sel.css(query)
+    root = node.root if isinstance(node, Selector) else node
+    found = css(query)(root)
     if not found:
         return None
-    return element_text(found[0].root)
+    return element_text(found[0])
 
 
 def has_class(name: str) -> str:
