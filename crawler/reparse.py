@@ -47,7 +47,9 @@ def reparse(
         try:
             total = pages.count(since)
             run_id = start_run(db, now_kz(), job="reparse", parts="reparse")
-            store = Store(db, run_id, view_points=False)  # the views history is what was seen, not re-derived
+            store = Store(
+                db, run_id, view_points=False, batch_size=500
+            )  # the views history is what was seen, not re-derived
             urls = {url for (url,) in pages.conn.execute("SELECT DISTINCT url FROM raw_pages")}
             with db.atomic():  # versions from these pages are rebuilt from the pages themselves
                 for url in urls:

@@ -16,6 +16,8 @@ INFORMBURO_RECHECK_DAYS = 3
 INFORMBURO_RETRY_FAILED_DAYS = 7
 # Seconds a run waits for another writer (cron vs daemon) to finish before giving up (exit 75).
 INFORMBURO_LOCK_TIMEOUT = 120
+# Items written per transaction (a run killed mid-batch loses at most this many, fetched again next run).
+INFORMBURO_STORE_BATCH = 100
 # Backfill (informburo backfill): walk the whole depth, optionally only back to a date.
 INFORMBURO_BACKFILL = False
 INFORMBURO_BACKFILL_UNTIL = None

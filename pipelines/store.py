@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import asdict, is_dataclass
+from functools import cache
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -19,7 +21,6 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError
 from twisted.python.failure import Failure
 
 from crawler.fields import now_kz
@@ -60,12 +61,24 @@ def worse_than_stored(new: dict[str, Any], old: dict[str, Any]) -> tuple[str, st
 
 
 class Store:
-    """Idempotent writes for one run: articles upserted by canonical URL, snapshots keyed by run."""
+    """Idempotent writes for one run: articles upserted by canonical URL, snapshots keyed by run.
 
-    def __init__(self, db: Database, run_id: int, *, view_points: bool = True) -> None:
+    Items are written in batches: one transaction per ``batch_size`` items or
+    ``batch_seconds`` seconds, each item in a savepoint of its own (a rejected item undoes
+    only itself). A run killed mid-batch
+    loses at most that batch, which the next run fetches again, since it was never stored.
+    """
+
+    def __init__(
+        self, db: Database, run_id: int, *, view_points: bool = True, batch_size: int = 100, batch_seconds: float = 1.0
+    ) -> None:
         self.db = db
         self.run_id = run_id
         self.view_points = view_points  # reparse rebuilds text, not the views history
+        self.batch_size = max(1, batch_size)
+        self.batch_seconds = batch_seconds  # readers see a slow crawl's items within this delay
+        self.pending = 0
+        self.batch_started = 0.0
         self.stored = 0
         self.article_pages = 0  # article pages read this run, stored or rejected
         self.fallback_pages = 0  # … of which a core field came from a fallback layer
@@ -73,30 +86,44 @@ class Store:
         self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
 
     def store(self, item: Any, version_run_id: int | None = None) -> None:
-        """Write one validated item (or record a ``PageError``) in one transaction.
+        """Write one validated item (or record a ``PageError``).
 
         ``version_run_id`` credits a new article version to another run (reparse credits
         the run that fetched the page).
         """
         captured_at = ItemAdapter(item).get("captured_at") or now_kz()
-        with self.db.atomic():
+        if not self.db.conn.in_transaction:
+            self.db.execute("BEGIN")
+            self.batch_started = time.monotonic()
+        with self.db.atomic():  # a savepoint inside the batch's transaction
             if isinstance(item, PageError):
                 self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
-                return
-            if isinstance(item, Article):
+            elif isinstance(item, Article):
                 self._store_article(item, captured_at, version_run_id or self.run_id)
             elif isinstance(item, MostReadEntry):
                 columns = ("rank", "emoji", "title", "url", "views", "comments", "reactions")
-                self._insert("most_read", item, captured_at, columns)
+                self._snapshot("most_read", item, captured_at, columns)
                 if item.url and item.views is not None:
                     self._view_point(item.url, item.views, captured_at, "most_read")
             elif isinstance(item, RateQuote):
-                self._insert("rates", item, captured_at, ("currency", "buy", "sell"))
+                self._snapshot("rates", item, captured_at, ("currency", "buy", "sell"))
             else:
                 raise TypeError(f"unknown item class {type(item).__name__}")
-            for name, reason in (ItemAdapter(item).get("problems") or {}).items():
-                self.record_error(ItemAdapter(item).get("url") or "", "parse", f"{name}: {reason}", None, captured_at)
-        self.stored += 1
+            if not isinstance(item, PageError):
+                for name, reason in (ItemAdapter(item).get("problems") or {}).items():
+                    url = ItemAdapter(item).get("url") or ""
+                    self.record_error(url, "parse", f"{name}: {reason}", None, captured_at)
+        if not isinstance(item, PageError):
+            self.stored += 1
+        self.pending += 1
+        if self.pending >= self.batch_size or time.monotonic() - self.batch_started >= self.batch_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """End the current batch."""
+        if self.db.conn.in_transaction:
+            self.db.execute("COMMIT")
+        self.pending = 0
 
     def count_article_page(self, item: Article) -> None:
         self.article_pages += 1
@@ -110,11 +137,9 @@ class Store:
         ``Rejected`` and changes nothing: a good stored row is never replaced by a worse one.
         """
         row = article_row(ItemAdapter(item).asdict(), captured_at)
-        table = self.db["articles"]
-        try:
-            old = table.get(row["url"])
-        except NotFoundError:
-            old = None
+        cursor = self.db.execute("SELECT * FROM articles WHERE url = ?", [row["url"]])
+        found = cursor.fetchone()
+        old = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
         worse = worse_than_stored(row, old) if old is not None else None
         if worse:
             raise Rejected(*worse)
@@ -123,29 +148,21 @@ class Store:
         self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         digest = content_hash(row["title"], row["lead"], row["body"])
         if old is None:
-            table.insert(row)
+            self._write("INSERT", "articles", row)
             changed = True
         else:
             row.pop("first_seen_at")
             if row["views"] is None:
                 row["views"] = old["views"]  # an empty counter widget never erases a count seen
-            table.update(row["url"], row)
+            self._write("UPDATE", "articles", row, key="url")
             last = self.db.execute(
                 "SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1", [row["url"]]
             ).fetchone()
             changed = last is None or last[0] != digest
         if changed:
-            self.db["article_versions"].insert(
-                {
-                    "url": row["url"],
-                    "run_id": version_run_id,
-                    "captured_at": captured_at,
-                    "content_hash": digest,
-                    "title": row["title"],
-                    "lead": row["lead"],
-                    "body": row["body"],
-                }
-            )
+            version = {"url": row["url"], "run_id": version_run_id, "captured_at": captured_at}
+            version |= {"content_hash": digest, "title": row["title"], "lead": row["lead"], "body": row["body"]}
+            self._write("INSERT", "article_versions", version)
         if item.views is not None:
             self._view_point(row["url"], item.views, captured_at, "page")
         self.db.execute(  # a page that failed before is resolved now that it is stored
@@ -153,28 +170,24 @@ class Store:
             [captured_at, row["url"], item.http.get("url") or row["url"]],
         )
         if item.http.get("url") and (item.http.get("etag") or item.http.get("last_modified")):
-            self.db["http_validators"].upsert(
-                {
-                    "url": item.http["url"],
-                    "etag": item.http.get("etag"),
-                    "last_modified": item.http.get("last_modified"),
-                    "updated_at": captured_at,
-                },
-                pk="url",
-            )
+            validators = {"url": item.http["url"], "etag": item.http.get("etag")}
+            validators |= {"last_modified": item.http.get("last_modified"), "updated_at": captured_at}
+            self._write("UPSERT", "http_validators", validators, key="url")
 
     def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
         if not self.view_points:
             return
-        self.db["article_views"].upsert(
-            {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source},
-            pk=("url", "run_id", "source"),
-        )
+        point = {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source}
+        self._write("UPSERT", "article_views", point, key="url, run_id, source")
 
-    def _insert(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
+    def _snapshot(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
         adapter = ItemAdapter(item)
         row = {"run_id": self.run_id, "captured_at": captured_at, **{c: adapter.get(c) for c in columns}}
-        self.db[table].upsert(row, pk=("run_id", columns[0]))
+        self._write("UPSERT", table, row, key=f"run_id, {columns[0]}")
+
+    def _write(self, verb: str, table: str, row: dict[str, Any], key: str | None = None) -> None:
+        """One parameterised write; the SQL is built from our own table and column names, once."""
+        self.db.execute(_sql(verb, table, tuple(row), key), list(row.values()) + _key_values(verb, row, key))
 
     def record_error(
         self, url: str, stage: str, reason: str, http_status: int | None, captured_at: str | None = None
@@ -226,6 +239,7 @@ class Store:
 
     def finish(self, status: str, pages: int, drift_threshold: float) -> dict[str, Any]:
         """Close the run row with its status, counts, field coverage and any drift warning."""
+        self.commit()
         coverage = {
             f: round(self.field_counts[f] / self.stored_articles, 3) if self.stored_articles else None
             for f in OPTIONAL_FIELDS
@@ -245,6 +259,24 @@ class Store:
             field_coverage=json.dumps(coverage, sort_keys=True),
             warning=warning,
         )
+
+
+@cache
+def _sql(verb: str, table: str, columns: tuple[str, ...], key: str | None) -> str:
+    """INSERT, UPDATE (by ``key``) or UPSERT (on conflict of ``key``) for these columns."""
+    names = ", ".join(f"[{c}]" for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    if verb == "INSERT":
+        return f"INSERT INTO [{table}] ({names}) VALUES ({marks})"
+    if verb == "UPDATE":
+        sets = ", ".join(f"[{c}] = ?" for c in columns)
+        return f"UPDATE [{table}] SET {sets} WHERE [{key}] = ?"
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns)
+    return f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
+
+
+def _key_values(verb: str, row: dict[str, Any], key: str | None) -> list[Any]:
+    return [row[key]] if verb == "UPDATE" and key else []
 
 
 class StorePipeline:
@@ -285,7 +317,7 @@ class StorePipeline:
                 db.close()
             self._release()
             raise
-        self.store = Store(db, run_id)
+        self.store = Store(db, run_id, batch_size=settings.getint("INFORMBURO_STORE_BATCH"))
         self.crawler.stats.set_value(STAT_RUN_ID, run_id)
         logger.info("Run %s storing into %s", run_id, self.db_path)
 

@@ -33,6 +33,8 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     if create:
         try:
             db.enable_wal()
+            # WAL with synchronous=NORMAL: a power cut may lose the last commits, never consistency.
+            db.execute("PRAGMA synchronous = NORMAL")
             migrate(db)
         except sqlite3.OperationalError as exc:
             conn.close()

@@ -21,7 +21,7 @@ from tests.conftest import crawl, rows
 def disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=420k", "tmpfs", str(mount)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=280k", "tmpfs", str(mount)], capture_output=True)
     assert done.returncode == 0, f"these tests mount a tmpfs and need root: {done.stderr!r}"
     try:
         yield mount
