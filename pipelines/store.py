@@ -148,17 +148,22 @@ class Store:
         self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         digest = content_hash(row["title"], row["lead"], row["body"])
         if old is None:
-            self._write("INSERT", "articles", row)
             changed = True
+            self._write("INSERT", "articles", {**row, "versions": 1, "last_change_seen": None})
         else:
             row.pop("first_seen_at")
             if row["views"] is None:
                 row["views"] = old["views"]  # an empty counter widget never erases a count seen
-            self._write("UPDATE", "articles", row, key="url")
-            last = self.db.execute(
-                "SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1", [row["url"]]
+            versions, last = self.db.execute(
+                "SELECT count(*), (SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1)"
+                " FROM article_versions WHERE url = ?",
+                [row["url"], row["url"]],
             ).fetchone()
-            changed = last is None or last[0] != digest
+            changed = last != digest
+            if changed:  # the row keeps its count of versions, for the edited-articles query
+                row["versions"] = versions + 1
+                row["last_change_seen"] = captured_at if versions else None
+            self._write("UPDATE", "articles", row, key="url")
         if changed:
             version = {"url": row["url"], "run_id": version_run_id, "captured_at": captured_at}
             version |= {"content_hash": digest, "title": row["title"], "lead": row["lead"], "body": row["body"]}

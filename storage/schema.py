@@ -193,6 +193,35 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     ALTER TABLE crawl_errors ADD COLUMN resolved_at TEXT;
     CREATE INDEX crawl_errors_url ON crawl_errors (url, resolved_at);
     """,
+    # 7: what the slow canned queries need at a year's scale (docs/benchmarks.md, queries):
+    # an index of tags, and each article's version count kept on its row.
+    """
+    CREATE TABLE article_tags (
+        tag TEXT NOT NULL,
+        published_at TEXT NOT NULL,
+        url TEXT NOT NULL,
+        PRIMARY KEY (tag, published_at, url)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO article_tags SELECT t.value, a.published_at, a.url FROM articles a, json_each(a.tags) t;
+    CREATE TRIGGER article_tags_ai AFTER INSERT ON articles BEGIN
+        INSERT OR IGNORE INTO article_tags SELECT t.value, new.published_at, new.url FROM json_each(new.tags) t;
+    END;
+    CREATE TRIGGER article_tags_au AFTER UPDATE OF tags, published_at ON articles BEGIN
+        DELETE FROM article_tags WHERE url = old.url;
+        INSERT OR IGNORE INTO article_tags SELECT t.value, new.published_at, new.url FROM json_each(new.tags) t;
+    END;
+    CREATE TRIGGER article_tags_ad AFTER DELETE ON articles BEGIN
+        DELETE FROM article_tags WHERE url = old.url;
+    END;
+    ALTER TABLE articles ADD COLUMN versions INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE articles ADD COLUMN last_change_seen TEXT;
+    UPDATE articles SET versions = v.n, last_change_seen = v.last_seen
+        FROM (SELECT url, count(*) AS n, max(captured_at) AS last_seen FROM article_versions
+              GROUP BY url HAVING count(*) > 1) AS v
+        WHERE articles.url = v.url;
+    CREATE INDEX articles_edited ON articles (max(coalesce(modified_at, ''), coalesce(last_change_seen, '')))
+        WHERE versions > 1 OR modified_at IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -239,6 +239,14 @@ def test_search_query_ranks_highlights_and_agrees_with_the_search_box(archive: A
     assert 'name="_search"' in page
 
 
+def test_search_newest_finds_the_same_articles_newest_first(archive: Archive) -> None:
+    ranked = query(archive, "search", q="ктк")
+    newest = query(archive, "search_newest", q="ктк")
+    assert {r["url"] for r in newest} == {r["url"] for r in ranked}
+    dates = [r["published_at"] for r in newest]
+    assert dates == sorted(dates, reverse=True) and len(dates) > 1
+
+
 #: Every canned query, and the test above that checks its rows against the mirror.
 CANNED = {
     "latest_rates": test_latest_rates_are_the_last_snapshot,
@@ -251,6 +259,7 @@ CANNED = {
     "edited_articles": test_edited_articles_and_their_versions,
     "article_versions_of": test_edited_articles_and_their_versions,
     "search": test_search_query_ranks_highlights_and_agrees_with_the_search_box,
+    "search_newest": test_search_newest_finds_the_same_articles_newest_first,
 }
 
 
@@ -263,7 +272,7 @@ def test_every_canned_query_is_tested_documented_and_runs_without_parameters(arc
         assert f"`{name}`" in doc, f"{name} is not in docs/datasette.md"
     results = fetch(archive.db, *(f"/informburo/{name}.json?_shape=array" for name in queries))
     for name, (status, data) in zip(queries, results, strict=True):
-        if name == "search":  # an empty MATCH is an FTS5 syntax error, reported, not a crash
+        if name in ("search", "search_newest"):  # an empty MATCH is an FTS5 syntax error, reported, not a crash
             assert status == 400 and "fts5" in data["error"].lower(), data
         else:
             assert status == 200 and isinstance(data, list), (name, data)

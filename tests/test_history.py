@@ -95,6 +95,8 @@ def test_upgrade_from_the_first_schema_keeps_every_row(tmp_path: Path) -> None:
     ]
     assert {(v["source"], v["views"]) for v in db["article_views"].rows} == {("page", 5), ("most_read", 11674)}
     assert [r["url"] for r in db["articles"].search("ктк")] == ["https://informburo.kz/novosti/a"]
+    assert [(r["tag"], r["url"]) for r in db["article_tags"].rows] == [("КТК", "https://informburo.kz/novosti/a")]
+    assert db["articles"].get("https://informburo.kz/novosti/a")["versions"] == 1
     db.close()
 
 
