@@ -258,3 +258,13 @@ def test_listing_datetime_resolves_against_the_crawl_date(heading: str, clock: s
 def test_listing_datetime_never_raises(heading: str, clock: str) -> None:
     result = listing_datetime(heading, clock, datetime(2026, 1, 16, 15, 0, tzinfo=KZ_TZ))
     assert result is None or result.endswith("+05:00")
+
+
+def test_the_space_table_covers_every_unicode_separator() -> None:
+    import sys
+    import unicodedata
+
+    from crawler.fields import UNICODE_SPACES
+
+    separators = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in ("Zs", "Zl", "Zp")}
+    assert separators - {" "} <= set(UNICODE_SPACES)
