@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from typing import Any
 
 from scrapy import signals
@@ -15,12 +17,17 @@ from storage.archive import Archive, RawPage, archive_path
 
 logger = logging.getLogger(__name__)
 
+#: Pages the writer thread commits at once.
+ARCHIVE_BATCH = 50
+
 
 class ArchiveExtension:
     """Keeps every fetched article page (URL, fetch time, status, headers, body) for ``reparse``.
 
-    It also stamps ``response.meta["captured_at"]``, which the spider uses, so a reparse
-    gives the very ``captured_at`` the crawl stored.
+    Compressing and writing happen on a thread of their own (zlib and sqlite3 release the
+    GIL), so the crawl's reactor does not wait for them. It also stamps
+    ``response.meta["captured_at"]``, which the spider uses, so a reparse gives the very
+    ``captured_at`` the crawl stored.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -29,7 +36,8 @@ class ArchiveExtension:
         self.path = settings.get("INFORMBURO_ARCHIVE") or archive_path(settings.get("INFORMBURO_DB"))
         self.max_days = settings.getfloat("INFORMBURO_ARCHIVE_MAX_DAYS")
         self.max_mb = settings.getfloat("INFORMBURO_ARCHIVE_MAX_MB")
-        self.archive: Archive | None = None
+        self.pages: queue.Queue[RawPage | None] = queue.Queue(maxsize=1000)
+        self.writer: threading.Thread | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ArchiveExtension:
@@ -42,13 +50,15 @@ class ArchiveExtension:
         return ext
 
     def spider_opened(self) -> None:
-        self.archive = Archive(self.path)
+        Archive(self.path).close()  # create it now, so a broken path fails the run at its start
+        self.writer = threading.Thread(target=self._write, name="archive-writer", daemon=True)
+        self.writer.start()
 
     def response_received(self, response: Response, request: Request) -> None:
         response.meta["captured_at"] = captured_at = now_kz()
-        if self.archive is None or not request.meta.get("archive") or response.status != 200:
+        if self.writer is None or not request.meta.get("archive") or response.status != 200:
             return
-        self.archive.add(
+        self.pages.put(
             RawPage(
                 url=response.url,
                 fetched_at=captured_at,
@@ -60,11 +70,30 @@ class ArchiveExtension:
             )
         )
 
+    def _write(self) -> None:
+        """The writer thread: its own connection, one transaction per batch of pages."""
+        archive = Archive(self.path)
+        try:
+            done = False
+            while not done:
+                batch = [self.pages.get()]
+                while len(batch) < ARCHIVE_BATCH and not self.pages.empty():
+                    batch.append(self.pages.get())
+                done = batch[-1] is None
+                pages = [page for page in batch if page is not None]
+                if pages:
+                    archive.add_many(pages)
+            removed = archive.prune(self.max_days, self.max_mb)
+            if removed:
+                logger.info("Archive retention removed %s old page(s)", removed)
+        except Exception:
+            logger.exception("The raw-page archive failed; pages of this run may be missing from it")
+        finally:
+            archive.close()
+
     def spider_closed(self, reason: Any) -> None:
-        if self.archive is None:
+        if self.writer is None:
             return
-        removed = self.archive.prune(self.max_days, self.max_mb)
-        if removed:
-            logger.info("Archive retention removed %s old page(s)", removed)
-        self.archive.close()
-        self.archive = None
+        self.pages.put(None)
+        self.writer.join()
+        self.writer = None

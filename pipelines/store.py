@@ -95,7 +95,8 @@ class Store:
         if not self.db.conn.in_transaction:
             self.db.execute("BEGIN")
             self.batch_started = time.monotonic()
-        with self.db.atomic():  # a savepoint inside the batch's transaction
+        self.db.execute("SAVEPOINT item")  # inside the batch's transaction: a reject undoes only this item
+        try:
             if isinstance(item, PageError):
                 self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
             elif isinstance(item, Article):
@@ -113,6 +114,12 @@ class Store:
                 for name, reason in (ItemAdapter(item).get("problems") or {}).items():
                     url = ItemAdapter(item).get("url") or ""
                     self.record_error(url, "parse", f"{name}: {reason}", None, captured_at)
+        except BaseException:
+            if self.db.conn.in_transaction:  # a full disk may already have rolled everything back
+                self.db.execute("ROLLBACK TO item")
+                self.db.execute("RELEASE item")
+            raise
+        self.db.execute("RELEASE item")
         if not isinstance(item, PageError):
             self.stored += 1
         self.pending += 1
@@ -136,7 +143,7 @@ class Store:
         A re-crawl that is a worse extraction than the stored row (a broken page) raises
         ``Rejected`` and changes nothing: a good stored row is never replaced by a worse one.
         """
-        row = article_row(ItemAdapter(item).asdict(), captured_at)
+        row = article_row(vars(item), captured_at)  # the dataclass's own fields, not a deep copy
         cursor = self.db.execute("SELECT * FROM articles WHERE url = ?", [row["url"]])
         found = cursor.fetchone()
         old = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None

@@ -62,10 +62,12 @@ class Archive:
         self.conn.executescript(SCHEMA)
 
     def add(self, page: RawPage) -> None:
-        self.conn.execute(
-            "INSERT INTO raw_pages (url, fetched_at, status, headers, body, size, run_id, listing_published)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        self.add_many([page])
+
+    def add_many(self, pages: list[RawPage]) -> None:
+        """Store pages in one transaction."""
+        rows = [
+            (
                 page.url,
                 page.fetched_at,
                 page.status,
@@ -74,8 +76,20 @@ class Archive:
                 len(page.body),
                 page.run_id,
                 page.listing_published,
-            ],
-        )
+            )
+            for page in pages
+        ]
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.executemany(
+                "INSERT INTO raw_pages (url, fetched_at, status, headers, body, size, run_id, listing_published)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def count(self, since: str | None = None) -> int:
         sql, params = "SELECT count(*) FROM raw_pages", []
