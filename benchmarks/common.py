@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -360,6 +361,14 @@ def fmt(value: float | None, digits: int = 2) -> str:
     if value != value:  # NaN
         return "n/a"
     return f"{value:,.{digits}f}"
+
+
+def standalone_main(bench: Callable[[Context], Result], doc: str | None, argv: list[str] | None = None) -> None:
+    """The command line of one benchmark module: ``python -m benchmarks.<name> [--quick]``."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
+    args = parser.parse_args(argv)
+    standalone(bench, Sizes.quick_sizes() if args.quick else Sizes())
 
 
 def standalone(bench: Callable[[Context], Result], sizes: Sizes) -> None:

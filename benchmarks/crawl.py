@@ -8,7 +8,6 @@ The wall-clock rate of the whole child is kept beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sqlite3
@@ -20,13 +19,12 @@ from benchmarks.common import (
     Context,
     Figure,
     Result,
-    Sizes,
     check,
     fmt,
     median,
     run_child,
     served_rate,
-    standalone,
+    standalone_main,
 )
 from benchmarks.synth import PER_PAGE
 
@@ -207,10 +205,7 @@ def run(ctx: Context) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    args = parser.parse_args(argv)
-    standalone(run, Sizes.quick_sizes() if args.quick else Sizes())
+    standalone_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ repetitions), quality the body's token-level F1 against ``mirror.site.body_text`
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import time
@@ -22,7 +21,7 @@ from typing import Any
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
-from benchmarks.common import Context, Figure, Result, Sizes, fmt, median, standalone
+from benchmarks.common import Context, Figure, Result, fmt, median, standalone_main
 from crawler.pages.article import parse_article
 from pipelines.normalize import normalize_item
 
@@ -211,10 +210,7 @@ def run(ctx: Context) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    args = parser.parse_args(argv)
-    standalone(run, Sizes.quick_sizes() if args.quick else Sizes())
+    standalone_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

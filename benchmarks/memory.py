@@ -16,11 +16,10 @@ run; growth is from run 10 to the last run. The long series uses trivial childre
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
-from benchmarks.common import PYTHON, Context, Figure, Result, Sizes, check, fmt, median, run_child, standalone
+from benchmarks.common import PYTHON, Context, Figure, Result, check, fmt, median, run_child, standalone_main
 from benchmarks.crawl import crawl
 
 
@@ -150,10 +149,7 @@ def run(ctx: Context) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    args = parser.parse_args(argv)
-    standalone(run, Sizes.quick_sizes() if args.quick else Sizes())
+    standalone_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ ceiling any reparse could reach without storing anything.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import time
@@ -24,12 +23,11 @@ from benchmarks.common import (
     Context,
     Figure,
     Result,
-    Sizes,
     check,
     fmt,
     median,
     run_child,
-    standalone,
+    standalone_main,
 )
 from benchmarks.crawl import crawl
 from crawler.pages.article import parse_article
@@ -106,10 +104,7 @@ def run(ctx: Context) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    args = parser.parse_args(argv)
-    standalone(run, Sizes.quick_sizes() if args.quick else Sizes())
+    standalone_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ FTS triggers included, in one transaction of three ``executemany`` calls.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from itemadapter import ItemAdapter
 from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
-from benchmarks.common import Context, Figure, Result, Sizes, fmt, median, standalone
+from benchmarks.common import Context, Figure, Result, fmt, median, standalone_main
 from crawler.fields import now_kz
 from crawler.items import Article
 from crawler.pages.article import parse_article
@@ -166,10 +165,7 @@ def run(ctx: Context) -> Result:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    args = parser.parse_args(argv)
-    standalone(run, Sizes.quick_sizes() if args.quick else Sizes())
+    standalone_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":
