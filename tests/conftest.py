@@ -63,13 +63,19 @@ def start_daemon(config: Path) -> subprocess.Popen[str]:
     )
 
 
+def ended(process: subprocess.Popen[str]) -> None:
+    """Make sure a child is gone and its pipes are closed, whatever the test did (no leaked process)."""
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
 def stop(daemon: subprocess.Popen[str]) -> str:
     daemon.send_signal(signal.SIGTERM)
     try:
         output, _ = daemon.communicate(timeout=60)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
+        ended(daemon)
     return output
 
 

@@ -12,7 +12,7 @@ import pytest
 import scheduler
 from crawler.fields import KZ_TZ
 from mirror.server import MirrorServer
-from tests.conftest import ROOT, rows, start_daemon
+from tests.conftest import ROOT, ended, rows, start_daemon, stop, wait_for
 
 SHIPPED_CONFIG = ROOT / "config" / "informburo.toml"
 
@@ -57,18 +57,9 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mi
     )
     daemon = start_daemon(config)
     try:
-        deadline = time.monotonic() + 90
-        ok_runs: list[dict] = []
-        while time.monotonic() < deadline and len(ok_runs) < 2:
-            time.sleep(0.5)
-            if db.exists():
-                ok_runs = rows(db, "SELECT * FROM crawl_runs WHERE status = 'ok'")
-        assert len(ok_runs) >= 2
-        daemon.send_signal(signal.SIGTERM)
-        output, _ = daemon.communicate(timeout=60)
+        wait_for(db, "SELECT * FROM crawl_runs WHERE status = 'ok'", lambda found: len(found) >= 2, 90)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
+        output = stop(daemon)
     assert daemon.returncode == 0, output
     assert "job everything (interval[0:00:02]): next run at" in output and "stopped" in output
     statuses = {r["status"] for r in rows(db, "SELECT status FROM crawl_runs")}
@@ -86,11 +77,7 @@ def test_fire_times_missed_while_paused_are_coalesced_into_one_run(tmp_path: Pat
     )
     daemon = start_daemon(config)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (
-            db.exists() and rows(db, "SELECT id FROM crawl_runs WHERE status = 'ok'")
-        ):
-            time.sleep(0.2)
+        wait_for(db, "SELECT id FROM crawl_runs WHERE status = 'ok'", bool, 60)
         time.sleep(0.5)
         daemon.send_signal(signal.SIGSTOP)  # the machine sleeps: three fire times pass unseen
         paused_at = datetime.now(KZ_TZ)
@@ -100,8 +87,7 @@ def test_fire_times_missed_while_paused_are_coalesced_into_one_run(tmp_path: Pat
         daemon.send_signal(signal.SIGTERM)
         output, _ = daemon.communicate(timeout=60)
     finally:
-        if daemon.poll() is None:
-            daemon.kill()
+        ended(daemon)
     assert daemon.returncode == 0, output
     fire_times = [
         datetime.fromisoformat(line.split("done for fire time ")[1].split(" ")[0])
