@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from mirror.site import (
-    MONTHS,
     Site,
-    _listing_entry,
     _page,
     body_text,
     encode_page,
+    listing_items,
     load_content,
     render_article,
     render_home,
@@ -392,15 +391,7 @@ class SyntheticSite:
         if not 1 <= page <= self.listing_pages:
             return None
         chunk = self.articles[(page - 1) * PER_PAGE : page * PER_PAGE]
-        items: list[str] = []
-        heading = None
-        for article in chunk:
-            day = article["published"][:10]
-            if day != heading:
-                heading = day
-                dt = datetime.fromisoformat(article["published"])
-                items.append(f'      <li><h2 class="date-heading">{dt.day} {MONTHS["ru"][dt.month - 1]}</h2></li>')
-            items.append(_listing_entry(self.site, article))
+        items = listing_items(self.site, chunk)
         window = sorted({1, self.listing_pages, *range(max(1, page - 5), min(self.listing_pages, page + 5) + 1)})
         active = ' class="uk-active"'
         links = "".join(f'<li{active if n == page else ""}><a href="/novosti?page={n}">{n}</a></li>' for n in window)

@@ -198,14 +198,7 @@ def render_listing(site: Site, page: int) -> str | None:
             f'<div class="uk-width-expand"><a href="{escape(site.partner_url)}">Новости партнёров</a>'
             ' <time class="article-time">09:00</time></div></li>'
         )
-    heading = None
-    for article in chunk:
-        day = article["published"][:10]
-        if day != heading:
-            heading = day
-            dt = datetime.fromisoformat(article["published"])
-            items.append(f'      <li><h2 class="date-heading">{dt.day} {MONTHS["ru"][dt.month - 1]}</h2></li>')
-        items.append(_listing_entry(site, article))
+    items += listing_items(site, chunk)
     active = ' class="uk-active"'
     pages = "".join(
         f'<li{active if n == page else ""}><a href="/novosti?page={n}">{n}</a></li>'
@@ -217,6 +210,20 @@ def render_listing(site: Site, page: int) -> str | None:
     </ul>
     <ul class="uk-pagination">{pages}</ul>"""
     return _page("Новости", main, site)
+
+
+def listing_items(site: Site, chunk: list[dict[str, Any]]) -> list[str]:
+    """The feed's ``<li>`` rows for these articles: a date heading before each new day, then the entries."""
+    items: list[str] = []
+    heading = None
+    for article in chunk:
+        day = article["published"][:10]
+        if day != heading:
+            heading = day
+            dt = datetime.fromisoformat(article["published"])
+            items.append(f'      <li><h2 class="date-heading">{dt.day} {MONTHS["ru"][dt.month - 1]}</h2></li>')
+        items.append(_listing_entry(site, article))
+    return items
 
 
 def _listing_entry(site: Site, article: dict[str, Any], pinned: bool = False) -> str:
