@@ -91,7 +91,8 @@ class Store:
         ``version_run_id`` credits a new article version to another run (reparse credits
         the run that fetched the page).
         """
-        captured_at = ItemAdapter(item).get("captured_at") or now_kz()
+        adapter = ItemAdapter(item)
+        captured_at = adapter.get("captured_at") or now_kz()
         if not self.db.conn.in_transaction:
             self.db.execute("BEGIN")
             self.batch_started = time.monotonic()
@@ -111,9 +112,8 @@ class Store:
             else:
                 raise TypeError(f"unknown item class {type(item).__name__}")
             if not isinstance(item, PageError):
-                for name, reason in (ItemAdapter(item).get("problems") or {}).items():
-                    url = ItemAdapter(item).get("url") or ""
-                    self.record_error(url, "parse", f"{name}: {reason}", None, captured_at)
+                for name, reason in (adapter.get("problems") or {}).items():
+                    self.record_error(adapter.get("url") or "", "parse", f"{name}: {reason}", None, captured_at)
         except BaseException:
             if self.db.conn.in_transaction:  # a full disk may already have rolled everything back
                 self.db.execute("ROLLBACK TO item")
