@@ -99,3 +99,14 @@ def test_rates_row_with_a_broken_value_keeps_the_reason() -> None:
     cny, kgs = (normalize_item(r) for r in parse_rates(html, URL))
     assert (cny.currency, cny.buy, cny.sell) == ("CNY", 70.1, None)
     assert kgs.buy is None and "buy / sell" in kgs.problems["buy"]
+
+
+def test_a_garbled_attribute_does_not_break_the_sidebar() -> None:
+    # found by tests/test_fuzz.py: a control character where an attribute name should be
+    html = (
+        '<section class="most-read"><ol class="most-read-list"><li class="most-read-item">'
+        '<span class="most-read-rank">1</span><a class="most-read-link"\x08" href="/novosti/x">T</a>'
+        "</li></ol></section>"
+    )
+    [entry] = parse_most_read(html, "https://informburo.kz/")
+    assert (entry.rank, entry.title, entry.url) == ("1", "T", "https://informburo.kz/novosti/x")

@@ -23,7 +23,8 @@ def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | N
     entries = []
     for li in sel.css(ENTRIES):
         link = li.css(LINK)
-        href = link.attrib.get("href") if link else None
+        # one attribute by name: `.attrib` builds every attribute, and a garbled name raises
+        href = link[0].root.get("href") if link else None
         entries.append(
             MostReadEntry(
                 rank=first_text(li, RANK),
