@@ -41,6 +41,9 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 RETRY_TIMES = 2
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote-control server (code execution over HTTP on 127.0.0.1) is on by default;
+# a collector that runs every few minutes for months needs no such door, as with the telnet console.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 
 # The raw-page archive (every fetched article page, compressed) for `informburo reparse`:
