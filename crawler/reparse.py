@@ -16,9 +16,7 @@ from parsel import Selector
 from crawler.fields import now_kz
 from crawler.pages.article import parse_article
 from crawler.pages.base import decode_html
-from pipelines.normalize import normalize_item
-from pipelines.store import Store
-from pipelines.validate import Rejected, check_item
+from pipelines.store import Store, store_item
 from storage.archive import Archive, archive_path
 from storage.db import open_database, start_run
 from storage.lock import WriterLock
@@ -57,14 +55,8 @@ def reparse(
             rejected = done = 0
             for page in pages.pages(since):
                 text = decode_html(page.body, page.headers.get("Content-Type"))
-                item = normalize_item(
-                    parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published)
-                )
-                try:
-                    check_item(item)
-                    store.store(item, version_run_id=page.run_id)
-                except Rejected as exc:
-                    store.record_reject(item, exc, page.url)
+                item = parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published)
+                if not store_item(store, item, version_run_id=page.run_id, url=page.url):
                     rejected += 1
                 done += 1
                 if progress:

@@ -26,7 +26,8 @@ from twisted.python.failure import Failure
 from crawler.fields import now_kz
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
 from crawler.pages.article import CORE_FIELDS, needed_fallback
-from pipelines.validate import Rejected
+from pipelines.normalize import normalize_item
+from pipelines.validate import Rejected, check_item
 from storage.db import article_row, close_orphan_runs, finish_run, open_database, start_run
 from storage.lock import WriterLock
 from storage.schema import content_hash
@@ -271,6 +272,22 @@ class Store:
             field_coverage=json.dumps(coverage, sort_keys=True),
             warning=warning,
         )
+
+
+def store_item(store: Store, item: Any, *, version_run_id: int | None = None, url: str | None = None) -> bool:
+    """Normalise, validate and store one raw item, as a crawl's three pipelines do in turn.
+
+    For the callers outside Scrapy (``reparse``, distributed mode's store process), so an item
+    takes one path to the database however it arrived. A reject is recorded; returns False.
+    """
+    item = normalize_item(item)
+    try:
+        check_item(item)
+        store.store(item, version_run_id=version_run_id)
+    except Rejected as exc:
+        store.record_reject(item, exc, url)
+        return False
+    return True
 
 
 @cache
