@@ -49,18 +49,25 @@ def _explained(path: Path, exc: sqlite3.OperationalError) -> sqlite3.Operational
     return exc
 
 
-def start_run(db: Database, started_at: str, *, job: str | None = None, parts: str | None = None) -> int:
+def start_run(
+    db: Database, started_at: str, *, job: str | None = None, parts: str | None = None, seed: str | None = None
+) -> int:
     """A new ``crawl_runs`` row in state ``running``; its id."""
     cur = db.execute(
-        "INSERT INTO crawl_runs (started_at, status, job, parts) VALUES (?, 'running', ?, ?)", [started_at, job, parts]
+        "INSERT INTO crawl_runs (started_at, status, job, parts, seed) VALUES (?, 'running', ?, ?, ?)",
+        [started_at, job, parts, seed],
     )
     return int(cur.lastrowid)
 
 
 def close_orphan_runs(db: Database, status: str, finished_at: str) -> int:
-    """Close runs left ``running`` by a writer that died (call while holding the writer lock)."""
+    """Close runs left ``running`` by a writer that died (call while holding the writer lock).
+
+    Runs of distributed mode (with a ``seed``) are left alone: their workers may still be at them.
+    """
     cur = db.execute(
-        "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE status = 'running'", [status, finished_at]
+        "UPDATE crawl_runs SET status = ?, finished_at = ? WHERE status = 'running' AND seed IS NULL",
+        [status, finished_at],
     )
     return cur.rowcount
 

@@ -222,6 +222,12 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     CREATE INDEX articles_edited ON articles (max(coalesce(modified_at, ''), coalesce(last_change_seen, '')))
         WHERE versions > 1 OR modified_at IS NOT NULL;
     """,
+    # 8: distributed mode (docs/distributed.md): the seed a run came from, so the store process
+    # finds its run again after a restart, and single-machine writers leave such runs alone.
+    """
+    ALTER TABLE crawl_runs ADD COLUMN seed TEXT;
+    CREATE UNIQUE INDEX crawl_runs_seed ON crawl_runs (seed) WHERE seed IS NOT NULL;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
