@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import sys
@@ -131,57 +132,69 @@ def print_summary(db_path: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from storage.db import open_database, recent_runs
+    from storage.db import open_database
 
+    distributed = args.redis_url or args.config or os.environ.get("INFORMBURO_REDIS_URL")
     try:
         db = open_database(args.db, create=False)
     except FileNotFoundError as exc:
-        print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        runs = recent_runs(db, args.limit)
-        counts = {t: db[t].count for t in ("articles", "most_read", "rates")}
-        print(
-            f"{args.db}: {counts['articles']} articles,"
-            f" {counts['most_read']} most-read rows, {counts['rates']} rate rows"
-        )
-        header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors", "fallback")
-        print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6} {:>8}".format(*header))
-        for r in runs:
-            print(
-                f"{r['id']:>5}  {r['started_at']:<25} {r['finished_at'] or '-':<25} {r['status']:<11}"
-                f" {r['pages']:>5} {r['items_stored']:>6} {r['items_rejected']:>8} {r['errors']:>6}"
-                f" {r['fallback_pages']:>4}/{r['article_pages']:<3}"
-            )
-        for r in runs:
-            if r["warning"]:
-                print(f"WARNING run {r['id']}: {r['warning']}")
-        jobs = list(db.query("SELECT * FROM scheduler_jobs ORDER BY name"))
-        if jobs:
-            print("scheduled jobs (as the daemon last recorded them):")
-            print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} next run")
-            for job in jobs:
-                last = db.execute(
-                    "SELECT id, status, started_at FROM crawl_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
-                    [job["name"]],
-                ).fetchone()
-                run_id, outcome, started = last if last else ("-", "-", "-")
-                print(
-                    f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25}"
-                    f" {job['next_run_at'] or '-'}"
-                )
-        if not runs:
-            print("no runs yet")
-        errors = list(
-            db.query("SELECT run_id, stage, http_status, url, reason FROM crawl_errors ORDER BY id DESC LIMIT 5")
-        )
-        if errors:
-            print("latest errors:")
-            for e in errors:
-                print(f"  run {e['run_id']} {e['stage']} {e['http_status'] or ''} {e['url']}: {e['reason']}")
-    finally:
-        db.close()
+        if not distributed:
+            print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{args.db}: no database here (the store process writes it)")
+    else:
+        try:
+            print_runs(db, args.db, args.limit)
+        finally:
+            db.close()
+    if distributed:
+        args.base_url, args.set = None, []
+        settings = _distributed(args)
+        if settings is None:
+            return EXIT_USAGE
+        print_cluster(settings)
     return EXIT_OK
+
+
+def print_runs(db: Any, path: str, limit: int) -> None:
+    """The database part of ``informburo status``: latest runs, jobs and errors."""
+    from storage.db import recent_runs
+
+    runs = recent_runs(db, limit)
+    counts = {t: db[t].count for t in ("articles", "most_read", "rates")}
+    print(f"{path}: {counts['articles']} articles, {counts['most_read']} most-read rows, {counts['rates']} rate rows")
+    header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors", "fallback")
+    print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6} {:>8}".format(*header))
+    for r in runs:
+        print(
+            f"{r['id']:>5}  {r['started_at']:<25} {r['finished_at'] or '-':<25} {r['status']:<11}"
+            f" {r['pages']:>5} {r['items_stored']:>6} {r['items_rejected']:>8} {r['errors']:>6}"
+            f" {r['fallback_pages']:>4}/{r['article_pages']:<3}"
+        )
+    for r in runs:
+        if r["warning"]:
+            print(f"WARNING run {r['id']}: {r['warning']}")
+    jobs = list(db.query("SELECT * FROM scheduler_jobs ORDER BY name"))
+    if jobs:
+        print("scheduled jobs (as the daemon last recorded them):")
+        print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} next run")
+        for job in jobs:
+            last = db.execute(
+                "SELECT id, status, started_at FROM crawl_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
+                [job["name"]],
+            ).fetchone()
+            run_id, outcome, started = last if last else ("-", "-", "-")
+            print(
+                f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25}"
+                f" {job['next_run_at'] or '-'}"
+            )
+    if not runs:
+        print("no runs yet")
+    errors = list(db.query("SELECT run_id, stage, http_status, url, reason FROM crawl_errors ORDER BY id DESC LIMIT 5"))
+    if errors:
+        print("latest errors:")
+        for e in errors:
+            print(f"  run {e['run_id']} {e['stage']} {e['http_status'] or ''} {e['url']}: {e['reason']}")
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -313,6 +326,146 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _distributed(args: argparse.Namespace) -> Any:
+    """Settings of a distributed-mode command: config file, then its options, then ``-s``;
+    ``None`` (after saying why) when no Redis URL is configured."""
+    import scheduler
+    from crawler.runner import crawl_settings
+
+    try:
+        config = scheduler.load_config(args.config, db=args.db, base_url=args.base_url, redis_url=args.redis_url)
+    except (OSError, ValueError) as exc:
+        print(f"informburo: bad configuration: {exc}", file=sys.stderr)
+        return None
+    overrides = {**config.crawl_settings(), **_settings_pairs(args.set)}
+    settings = crawl_settings(config.db, config.base_url, getattr(args, "max_pages", None), overrides)
+    if not settings.get("INFORMBURO_REDIS_URL"):
+        print(
+            "informburo: distributed mode is off: set redis_url in the config, --redis-url or INFORMBURO_REDIS_URL",
+            file=sys.stderr,
+        )
+        return None
+    return settings
+
+
+def _stop_on_signals() -> Any:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from crawler.distributed import REDIS_DOWN, connect, keys_of, push_seed
+    from crawler.spiders.informburo import parse_parts, plan_seed
+
+    settings = _distributed(args)
+    if settings is None:
+        return EXIT_USAGE
+    try:
+        parts = parse_parts(args.only)
+        if args.until:
+            settings.set("INFORMBURO_BACKFILL_UNTIL", args.until, priority="cmdline")
+        seed = plan_seed(settings, parts)
+    except ValueError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    job = settings.get("INFORMBURO_JOB")
+    try:
+        run = push_seed(
+            connect(settings["INFORMBURO_REDIS_URL"]), keys_of(settings), seed, job, settings["INFORMBURO_DB"]
+        )
+    except REDIS_DOWN as exc:
+        print(f"informburo: Redis unavailable, nothing seeded: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if run is None:
+        print(f"job {job}: its previous run is still open on the shared queue; not seeding another")
+    else:
+        print(f"seeded run {run}: {', '.join(seed['parts'])} of {seed['base_url']} (walk {seed['walk']})")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from crawler.distributed import wait_for_redis, worker_settings
+    from crawler.runner import run_worker
+
+    settings = _distributed(args)
+    if settings is None:
+        return EXIT_USAGE
+    url = settings["INFORMBURO_REDIS_URL"]
+    stop = _stop_on_signals()
+    if wait_for_redis(url, stop.is_set) is None:
+        return EXIT_OK
+    overrides = worker_settings(url, settings.get("INFORMBURO_REDIS_PREFIX"))
+    settings.setdict({**overrides, **_settings_pairs(args.set)}, priority="cmdline")
+    return run_worker(settings)
+
+
+def cmd_store(args: argparse.Namespace) -> int:
+    import logging
+
+    from crawler.distributed import keys_of, wait_for_redis
+    from pipelines.drain import Drain
+
+    settings = _distributed(args)
+    if settings is None:
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.get("LOG_LEVEL"), format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    stop = _stop_on_signals()
+    server = wait_for_redis(settings["INFORMBURO_REDIS_URL"], stop.is_set)
+    if server is None:
+        return EXIT_OK
+    drain = Drain(
+        settings["INFORMBURO_DB"],
+        server,
+        keys_of(settings),
+        lock_timeout=settings.getfloat("INFORMBURO_LOCK_TIMEOUT"),
+        drift_threshold=settings.getfloat("INFORMBURO_DRIFT_THRESHOLD"),
+    )
+    drain.serve(stop)
+    return EXIT_OK
+
+
+def print_cluster(settings: Any) -> None:
+    """The distributed part of ``informburo status``."""
+    from crawler.distributed import REDIS_DOWN, cluster_status, connect, keys_of
+
+    url = settings["INFORMBURO_REDIS_URL"]
+    try:
+        state = cluster_status(connect(url), keys_of(settings))
+    except REDIS_DOWN as exc:
+        print(f"distributed: Redis unavailable ({exc}): workers and the store are retrying")
+        return
+    print(
+        f"distributed: {state['queued_requests']} requests queued, {state['seeds_waiting']} seeds waiting,"
+        f" {state['items_waiting']} items waiting to be stored, {len(state['workers'])} active workers"
+    )
+    for w in state["workers"]:
+        print(f"  worker {w['id']}: {w['pages']} pages, {w['in_flight']} in flight, last seen {w['seen']}")
+    store = state["store"]
+    where = f"pid {store['pid']} on {store['host']}, last seen {store['seen']}" if store else "not running"
+    print(f"  store: {where}")
+    for r in state["open_runs"]:
+        what = f"{r.get('job') or 'by hand'}: {', '.join(r['parts'])}"
+        print(f"  open run {r['run']} ({what}): {r['open_requests']} requests open")
+
+
+def _add_distributed(parser: argparse.ArgumentParser, db: bool = True) -> None:
+    parser.add_argument("--config", default=None, help="TOML config (redis_url, db, base_url, settings)")
+    parser.add_argument(
+        "--redis-url", default=None, help="the shared Redis, e.g. redis://host:6379/0 (default: config)"
+    )
+    if db:
+        _add_db(parser, None)
+    parser.add_argument("--base-url", default=None, help="site to collect (default from config)")
+    parser.add_argument(
+        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
+    )
+
+
 def _add_db(parser: argparse.ArgumentParser, default: str | None) -> None:
     from storage.db import DEFAULT_DB
 
@@ -387,10 +540,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", default=None, help="write to this file instead of standard output")
     export.set_defaults(func=cmd_export)
 
-    status = sub.add_parser("status", help="the last runs and what they stored")
+    status = sub.add_parser("status", help="the last runs and what they stored (and the shared queue, if distributed)")
     _add_db(status, DEFAULT_DB)
+    status.add_argument("--config", default=None, help="TOML config; its redis_url adds the distributed state")
+    status.add_argument("--redis-url", default=None, help="show the shared queue, workers and store of this Redis")
     status.add_argument("--limit", type=int, default=10, help="how many runs to list")
     status.set_defaults(func=cmd_status)
+
+    seed = sub.add_parser("seed", help="distributed mode: queue one run for the workers (what the daemon's jobs do)")
+    _add_distributed(seed)
+    seed.add_argument("--only", default=None, help="collect only some of: articles,most_read,rates,recheck")
+    seed.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (a backfill: more)")
+    seed.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
+    seed.set_defaults(func=cmd_seed)
+
+    worker = sub.add_parser("worker", help="distributed mode: crawl seeds from the shared Redis queue until SIGTERM")
+    _add_distributed(worker)
+    worker.set_defaults(func=cmd_worker)
+
+    store = sub.add_parser("store", help="distributed mode: write the workers' items into the database until SIGTERM")
+    _add_distributed(store)
+    store.set_defaults(func=cmd_store)
 
     serve = sub.add_parser("serve", help="browse the database in Datasette on 127.0.0.1, read-only, with charts")
     _add_db(serve, DEFAULT_DB)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
 import signal
 import subprocess
 import sys
@@ -45,7 +46,7 @@ DEFAULT_JOBS: dict[str, dict[str, Any]] = {
 _JOB_KEYS = {"task", "trigger", "jitter", "misfire_grace_time", "settings"}
 _TOP_KEYS = {
     "db", "base_url", "contact_url", "run_timeout", "grace_period", "log_file",
-    "download_delay", "concurrent_requests_per_host", "settings", "jobs",
+    "download_delay", "concurrent_requests_per_host", "settings", "jobs", "redis_url", "redis_prefix",
 }  # fmt: skip
 EXIT_TIMEOUT = 124  # what a run killed for running past run_timeout is reported as
 
@@ -63,6 +64,9 @@ class Config:
     download_delay: float | None = None
     concurrent_requests_per_host: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Distributed mode (docs/distributed.md): jobs seed the shared Redis queue instead of crawling.
+    redis_url: str | None = None
+    redis_prefix: str = "informburo"
     jobs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_JOBS.items()})
 
     def crawl_settings(self) -> dict[str, Any]:
@@ -74,10 +78,16 @@ class Config:
             out["DOWNLOAD_DELAY"] = self.download_delay
         if self.concurrent_requests_per_host is not None:
             out["CONCURRENT_REQUESTS_PER_DOMAIN"] = self.concurrent_requests_per_host
+        if self.redis_url:
+            out["INFORMBURO_REDIS_URL"] = self.redis_url
+        if self.redis_prefix != "informburo":
+            out["INFORMBURO_REDIS_PREFIX"] = self.redis_prefix
         return {**out, **self.settings}
 
 
-def load_config(path: str | Path | None, *, db: str | None = None, base_url: str | None = None) -> Config:
+def load_config(
+    path: str | Path | None, *, db: str | None = None, base_url: str | None = None, redis_url: str | None = None
+) -> Config:
     """The TOML config (or the defaults), with command-line values on top; ``ValueError`` if wrong."""
     raw: dict[str, Any] = {}
     if path is not None:
@@ -87,11 +97,13 @@ def load_config(path: str | Path | None, *, db: str | None = None, base_url: str
     if unknown:
         raise ValueError(f"unknown top-level keys: {', '.join(sorted(unknown))}")
     config = Config()
-    for key in ("contact_url", "log_file"):
+    for key in ("contact_url", "log_file", "redis_url"):
         if key in raw:
             setattr(config, key, str(raw[key]) or None)
     config.db = str(db or raw.get("db", config.db))
     config.base_url = str(base_url or raw.get("base_url", config.base_url))
+    config.redis_url = redis_url or config.redis_url or os.environ.get("INFORMBURO_REDIS_URL") or None
+    config.redis_prefix = str(raw.get("redis_prefix", config.redis_prefix))
     config.run_timeout = float(raw.get("run_timeout", config.run_timeout))
     config.grace_period = float(raw.get("grace_period", config.grace_period))
     if "download_delay" in raw:
@@ -123,8 +135,10 @@ def make_trigger(name: str, spec: dict[str, Any]) -> IntervalTrigger | CronTrigg
 
 
 def crawl_command(config: Config, task: str, job: str | None = None) -> list[str]:
-    """The child process of one run: the very ``informburo crawl`` that cron calls."""
-    cmd = [sys.executable, "-m", "cli", "crawl", "--db", config.db, "--base-url", config.base_url]
+    """The child process of one run: the very ``informburo crawl`` that cron calls, or in
+    distributed mode ``informburo seed``, which queues the run for the workers."""
+    command = "seed" if config.redis_url else "crawl"
+    cmd = [sys.executable, "-m", "cli", command, "--db", config.db, "--base-url", config.base_url]
     if TASKS[task]:
         cmd += ["--only", TASKS[task]]
     settings = config.crawl_settings()

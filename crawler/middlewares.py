@@ -32,7 +32,8 @@ class ConditionalRequestMiddleware:
     """
 
     def __init__(self, crawler: Crawler) -> None:
-        self.db_path = crawler.settings.get("INFORMBURO_DB")
+        # A worker of distributed mode has no database: its seeds carry the validators in request meta.
+        self.db_path = None if crawler.settings.getbool("INFORMBURO_WORKER") else crawler.settings.get("INFORMBURO_DB")
         self.validators: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
@@ -42,12 +43,13 @@ class ConditionalRequestMiddleware:
         return mw
 
     def spider_opened(self) -> None:
-        self.validators = http_validators(self.db_path)
+        if self.db_path:
+            self.validators = http_validators(self.db_path)
 
     def process_request(self, request: Request) -> None:
         if not request.meta.get("archive"):  # article pages only
             return
-        etag, last_modified = self.validators.get(request.url, (None, None))
+        etag, last_modified = request.meta.get("validators") or self.validators.get(request.url, (None, None))
         if etag:
             request.headers.setdefault(b"If-None-Match", etag.encode("latin-1"))
         if last_modified:

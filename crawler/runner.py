@@ -112,3 +112,19 @@ def record_stillborn_run(settings: Settings, reason: str) -> int | None:
     except Exception as exc:  # the database itself is the problem: nothing more to record
         logger.error("could not record the failed run in %s: %s", path, exc)
         return None
+
+
+def run_worker(settings: Settings) -> int:
+    """A worker of distributed mode: crawls seeds from the shared queue until SIGTERM/SIGINT.
+
+    Exit 0 after a clean stop (its unfinished requests are back on the queue), 1 if it crashed.
+    """
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(InformburoSpider)
+    failures: list[Failure] = []
+    process.crawl(crawler).addErrback(failures.append)
+    process.start()
+    if failures:
+        logger.error("worker stopped: %s: %s", failures[0].type.__name__, failures[0].getErrorMessage())
+        return 1
+    return 0

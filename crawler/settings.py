@@ -27,6 +27,14 @@ INFORMBURO_JOB = None
 # the run stores a "layout drift" warning.
 INFORMBURO_DRIFT_THRESHOLD = 0.5
 
+# Distributed mode (docs/distributed.md), off unless a Redis URL is given: `informburo worker`
+# processes share one Redis frontier and `informburo store` writes their items here.
+INFORMBURO_REDIS_URL = os.environ.get("INFORMBURO_REDIS_URL") or None
+INFORMBURO_REDIS_PREFIX = "informburo"  # one prefix per site and database sharing a Redis
+INFORMBURO_WORKER = False  # set by `informburo worker`
+# A worker silent this many seconds is taken for dead: its unfinished requests go back on the queue.
+INFORMBURO_WORKER_TTL = 15
+
 USER_AGENT = (
     "informburo-pipeline/0.1 (news archive for research; +https://github.com/informburo-pipeline/informburo-pipeline)"
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -12,9 +13,11 @@ from parsel import Selector
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
+from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from crawler.distributed import relayed
 from crawler.fields import KZ_TZ, canonical_url, now_kz, parse_datetime, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
@@ -32,6 +35,46 @@ PARTS = ("articles", "most_read", "rates", "recheck")
 DEFAULT_PARTS = ("articles", "most_read", "rates")
 
 
+@dataclass
+class Walk:
+    """How deep a pass walks the listing. It travels in the listing requests' meta, so a
+    worker on another machine walks a seed as its seeder asked."""
+
+    max_pages: int
+    may_stop_early: bool  # stop at a listing page of stored articles
+    until: str | None = None  # a backfill --until: stop at entries older than this (ISO 8601)
+
+
+def plan_seed(
+    settings: BaseSettings, parts: set[str] | list[str], *, base_url: str | None = None, max_pages: int | None = None
+) -> dict[str, Any]:
+    """What one pass starts from, read from the database: the seed of a run.
+
+    A single-machine crawl starts from it directly; ``informburo seed`` pushes it to the
+    shared queue for the workers of distributed mode (crawler/distributed.py).
+    """
+    db = settings.get("INFORMBURO_DB")
+    max_pages = int(max_pages or settings.getint("INFORMBURO_MAX_PAGES"))
+    if max_pages < 1:
+        raise ValueError("max_pages must be at least 1")
+    # After an interrupted or failed walk, go the whole depth: what it missed may lie past stored pages.
+    # A backfill walks its whole depth regardless; --until stops it at older entries instead.
+    may_stop_early = last_walk_completed(db) and not settings.getbool("INFORMBURO_BACKFILL")
+    until = settings.get("INFORMBURO_BACKFILL_UNTIL")
+    now = datetime.now(KZ_TZ)
+    base_url = (base_url or settings.get("INFORMBURO_BASE_URL")).rstrip("/")
+    seed: dict[str, Any] = {"parts": sorted(parts), "base_url": base_url}
+    seed["walk"] = asdict(Walk(max_pages, may_stop_early, parse_datetime(until) if until else None))
+    seed["retry"] = seed["recheck"] = []
+    if "articles" in parts:  # pages that failed in recent runs and are still not stored: try them again
+        retry_since = now - timedelta(days=settings.getfloat("INFORMBURO_RETRY_FAILED_DAYS"))
+        seed["retry"] = unresolved_failures(db, retry_since.isoformat(timespec="seconds"))
+    if "recheck" in parts:
+        recheck_since = now - timedelta(days=settings.getfloat("INFORMBURO_RECHECK_DAYS"))
+        seed["recheck"] = recent_article_urls(db, recheck_since.isoformat(timespec="seconds"))
+    return seed
+
+
 class InformburoSpider(scrapy.Spider):
     """One collection pass over an Informburo-style site.
 
@@ -47,119 +90,131 @@ class InformburoSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self._base_url_arg = base_url
         self._max_pages_arg = max_pages
-        self.parts = set(DEFAULT_PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
-        unknown = self.parts - set(PARTS)
-        if unknown or not self.parts:
-            raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
+        self.parts = parse_parts(only)
+        self.frontier: Any = None  # distributed mode: the shared Redis frontier (crawler/distributed.py)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InformburoSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.base_url = (spider._base_url_arg or settings.get("INFORMBURO_BASE_URL")).rstrip("/")
-        spider.max_pages = int(spider._max_pages_arg or settings.getint("INFORMBURO_MAX_PAGES"))
-        if spider.max_pages < 1:
-            raise ValueError("max_pages must be at least 1")
         base = urlsplit(spider.base_url)
         if base.scheme not in ("http", "https") or not base.hostname:
             raise ValueError(f"base URL must be an absolute http(s) URL, not {spider.base_url!r}")
         spider.base_netloc = base.netloc.lower()
         spider.allowed_domains = [base.hostname]
-        spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
-        # After an interrupted or failed walk, go the whole depth: what it missed may lie past stored pages.
-        # A backfill walks its whole depth regardless; --until stops it at older entries instead.
-        spider.may_stop_early = last_walk_completed(settings.get("INFORMBURO_DB")) and not settings.getbool(
-            "INFORMBURO_BACKFILL"
-        )
-        until = settings.get("INFORMBURO_BACKFILL_UNTIL")
-        spider.until = parse_datetime(until) if until else None
-        spider.recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
-        spider.retry_days = settings.getfloat("INFORMBURO_RETRY_FAILED_DAYS")
+        if settings.getbool("INFORMBURO_WORKER"):  # distributed mode: no database here, Redis instead
+            from crawler.distributed import Frontier, connect, keys_of
+
+            spider.frontier = Frontier(crawler, connect(settings.get("INFORMBURO_REDIS_URL")), keys_of(settings))
+            spider.known_urls = spider.frontier.known
+        else:
+            spider.seed = plan_seed(
+                settings, spider.parts, base_url=spider.base_url, max_pages=int(spider._max_pages_arg or 0) or None
+            )
+            spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
         spider.requested: set[str] = set()
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        if self.parts & {"most_read", "rates"}:
-            yield scrapy.Request(
-                f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta={"start_page": True}
-            )
-        if "articles" in self.parts:
-            # Pages that failed in recent runs and are still not stored: try them again.
-            since = (datetime.now(KZ_TZ) - timedelta(days=self.retry_days)).isoformat(timespec="seconds")
-            failed = unresolved_failures(self.crawler.settings.get("INFORMBURO_DB"), since)
-            for request in self._article_requests([ListingEntry(u) for u in failed if self.is_article_url(u)]):
-                yield request
+        if self.frontier is not None:
+            return  # a worker's requests come from the seeds on the shared queue
+        for request in self.seed_requests(self.seed):
+            yield request
+
+    def seed_requests(self, seed: dict[str, Any]) -> Iterator[scrapy.Request]:
+        """The first requests of a pass, from its seed (``plan_seed``)."""
+        parts = set(seed["parts"])
+        validators = seed.get("validators") or {}
+        if parts & {"most_read", "rates"}:
+            meta = {"start_page": True, "parts": sorted(parts)}
+            yield scrapy.Request(f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta=meta)
+        if "articles" in parts:
+            retry = [ListingEntry(u) for u in seed["retry"] if self.is_article_url(u)]
+            yield from self._article_requests(retry, validators)
             yield scrapy.Request(
                 f"{self.base_url}{FEED_PATH}", callback=self.parse_feed, errback=self.feed_failed, priority=1
             )
-            yield self._listing_request(1)
-        if "recheck" in self.parts:
-            since = (datetime.now(KZ_TZ) - timedelta(days=self.recheck_days)).isoformat(timespec="seconds")
-            db = self.crawler.settings.get("INFORMBURO_DB")
-            stored = [ListingEntry(url) for url in recent_article_urls(db, since) if self.is_article_url(url)]
-            for request in self._article_requests(stored):
-                yield request
+            yield self._listing_request(1, seed["walk"])
+        if "recheck" in parts:
+            stored = [ListingEntry(url) for url in seed["recheck"] if self.is_article_url(url)]
+            yield from self._article_requests(stored, validators)
 
-    def _listing_request(self, page: int) -> scrapy.Request:
+    def _listing_request(self, page: int, walk: dict[str, Any]) -> scrapy.Request:
         url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
         return scrapy.Request(
             url,
             callback=self.parse_listing,
             errback=self.fetch_failed,
             cb_kwargs={"page": page},
-            meta={"start_page": page == 1},
+            meta={"start_page": page == 1, "walk": walk},
         )
 
+    @relayed
     def parse_home(self, response: Response) -> Iterator[Any]:
         """One snapshot of the sidebar and of the rates widget; a missing widget is recorded."""
         captured_at = now_kz()
+        parts = set(response.meta.get("parts") or self.parts)
         widgets = (("most_read", parse_most_read, "most-read sidebar"), ("rates", parse_rates, "currency rates"))
         for part, parse_widget, name in widgets:
-            if part not in self.parts:
+            if part not in parts:
                 continue
             items = parse_widget(response.selector, response.url, captured_at)
             if not items:
                 yield PageError(response.url, "parse", f"no {name} on the home page", response.status, captured_at)
             yield from items
 
+    @relayed
     def parse_listing(self, response: Response, page: int) -> Iterator[Any]:
+        walk = Walk(**response.meta["walk"])
+        until = walk.until
         listing = parse_listing(response.selector, response.url, datetime.now(KZ_TZ))
         articles = [entry for entry in listing.entries if self.is_article_url(entry.url)]
         if not articles:
             yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
             return
         new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
-        if self.until:  # a backfill --until leaves out what is older than asked
-            new = [e for e in new if not (e.published_at and e.published_at < self.until)]
+        if until:  # a backfill --until leaves out what is older than asked
+            new = [e for e in new if not (e.published_at and e.published_at < until)]
         yield from self._article_requests(new)
-        if not new and self.may_stop_early:
+        if not new and walk.may_stop_early:
             self.logger.info("Listing page %s holds only stored articles: stopping here", page)
             return
-        if self.until and any(e.published_at and e.published_at < self.until for e in articles):
-            self.logger.info("Listing page %s reaches back past %s: stopping here", page, self.until)
+        if until and any(e.published_at and e.published_at < until for e in articles):
+            self.logger.info("Listing page %s reaches back past %s: stopping here", page, until)
             return
-        if page < self.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
-            yield self._listing_request(page + 1)
+        if page < walk.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
+            yield self._listing_request(page + 1, response.meta["walk"])
 
-    def _article_requests(self, entries: list[ListingEntry]) -> Iterator[scrapy.Request]:
-        """One request per article page, by canonical URL (tracking parameters dropped)."""
+    def _article_requests(
+        self, entries: list[ListingEntry], validators: dict[str, list[str | None]] | None = None
+    ) -> Iterator[scrapy.Request]:
+        """One request per article page, by canonical URL (tracking parameters dropped).
+
+        One process deduplicates them itself: Scrapy's filter would silently drop a redirect
+        back to the same URL instead of letting a redirect loop fail visibly. Workers share
+        scrapy-redis' filter instead (``RunDupeFilter``, which lets redirects through).
+        """
         for entry in entries:
             url = canonical_url(entry.url)
-            if url in self.requested:
-                continue
-            self.requested.add(url)
+            if self.frontier is None:
+                if url in self.requested:
+                    continue
+                self.requested.add(url)
+            # archive: keep the page, and ask conditionally; a 304 reaches parse_article.
+            meta: dict[str, Any] = {"archive": True, "handle_httpstatus_list": [304]}
+            if validators and url in validators:
+                meta["validators"] = validators[url]  # ETag, Last-Modified, for a worker without the database
             yield scrapy.Request(
                 url,
                 callback=self.parse_article,
                 errback=self.fetch_failed,
                 cb_kwargs={"listing_published": entry.published_at},
-                # archive: keep the page, and ask conditionally; a 304 reaches parse_article.
-                meta={"archive": True, "handle_httpstatus_list": [304]},
-                # we deduplicate by canonical URL ourselves; Scrapy's filter would silently drop a
-                # redirect back to the same URL instead of letting a redirect loop fail visibly
-                dont_filter=True,
+                meta=meta,
+                dont_filter=self.frontier is None,
             )
 
+    @relayed
     def parse_feed(self, response: Response) -> Iterator[Any]:
         """The RSS feed: a second way to discover new articles; the listing does the job without it."""
         try:
@@ -170,9 +225,11 @@ class InformburoSpider(scrapy.Spider):
         new = [e for e in entries if self.is_article_url(e.url) and canonical_url(e.url) not in self.known_urls]
         yield from self._article_requests(new)
 
+    @relayed
     def feed_failed(self, failure: Failure) -> None:
         self.logger.warning("RSS feed unavailable (%s); using the listing alone", failure.getErrorMessage())
 
+    @relayed
     def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
         if response.status == 304:  # unchanged since our last full download
             self.crawler.stats.inc_value("informburo/not_modified")
@@ -199,6 +256,7 @@ class InformburoSpider(scrapy.Spider):
             and section_of(url) is not None
         )
 
+    @relayed
     def fetch_failed(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         status = None
@@ -219,6 +277,15 @@ class InformburoSpider(scrapy.Spider):
         if request.meta.get("start_page"):
             self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
         yield PageError(request.url, "fetch", reason, status, now_kz())
+
+
+def parse_parts(only: str | None) -> set[str]:
+    """``--only``'s comma-separated parts (default: articles, most_read, rates)."""
+    parts = set(DEFAULT_PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown or not parts:
+        raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
+    return parts
 
 
 def page_problem(response: Response) -> str | None:

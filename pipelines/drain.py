@@ -1,0 +1,244 @@
+"""The store process of distributed mode: drains the workers' items from Redis into SQLite.
+
+Each item takes the single-machine path (``store_item``: normalise → validate → ``Store``),
+so a field's rule and a row's write live in one place whichever mode collected it.
+
+Delivery is at least once, writes are idempotent: a batch is moved from ``<prefix>:items``
+to ``<prefix>:storing`` in one Lua step, written in one transaction, and only then
+deleted from ``storing``. A store killed in between replays the batch when it starts
+again; articles are upserted by URL, snapshots by run and rank or currency, versions only
+on a changed text, and an error row already recorded is not recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from crawler.distributed import REDIS_DOWN, Keys, item_from_envelope
+from crawler.fields import now_kz
+from crawler.items import PageError
+from pipelines.store import Store, store_item
+from storage.db import open_database, start_run
+from storage.lock import LockTimeoutError, WriterLock
+
+logger = logging.getLogger(__name__)
+
+#: KEYS: items, storing. ARGV: how many. Moves the oldest messages to ``storing``; returns them.
+_TAKE = """
+local batch = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #batch == 0 then return batch end
+redis.call('RPUSH', KEYS[2], unpack(batch))
+redis.call('LTRIM', KEYS[1], #batch, -1)
+return batch
+"""
+
+
+@dataclass
+class OpenRun:
+    """A distributed run the store has seen start and not yet finish."""
+
+    store: Store
+    pages: int = 0
+    broken: str | None = None  # why a start page failed: the run ends failed
+    errors: set[tuple[Any, ...]] = field(default_factory=set)
+
+
+class Drain:
+    """Moves batches of worker messages into the database until stopped."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        server: redis.Redis,
+        keys: Keys,
+        *,
+        lock_timeout: float = 120,
+        batch_size: int = 500,
+        drift_threshold: float = 0.5,
+    ) -> None:
+        self.db_path = str(db_path)
+        self.server = server
+        self.keys = keys
+        self.lock_timeout = lock_timeout
+        self.batch_size = batch_size
+        self.drift_threshold = drift_threshold
+        self.runs: dict[str, OpenRun] = {}
+        self.late: set[str] = set()  # runs that finished before a message of theirs was stored
+        self.owed: list[str] | None = None  # a committed batch not yet dropped from Redis
+        self.db: Any = None
+        self.stored = 0
+        self._take = server.register_script(_TAKE)
+        self.redis_down_since: float | None = None
+
+    def serve(self, stop: threading.Event, poll: float = 0.5) -> None:
+        """Drain until ``stop`` is set; Redis or database trouble is logged and retried with backoff."""
+        backoff = 1.0
+        logger.info("Storing items from %s into %s", self.keys.items, self.db_path)
+        while not stop.is_set():
+            try:
+                handled = self.step()
+            except REDIS_DOWN as exc:
+                if self.redis_down_since is None:
+                    self.redis_down_since = time.monotonic()
+                    logger.error("Redis unavailable (%s): retrying with backoff; nothing is lost", exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            except (sqlite3.Error, LockTimeoutError) as exc:  # the batch stays in Redis for the next try
+                logger.error("Could not write to %s (%s): keeping the batch in Redis, retrying", self.db_path, exc)
+                self._close_db()
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if self.redis_down_since is not None:
+                logger.warning("Redis is back after %.0f s; storing again", time.monotonic() - self.redis_down_since)
+                self.redis_down_since = None
+            backoff = 1.0
+            if not handled:
+                stop.wait(poll)
+        self._close_db()
+
+    def step(self) -> int:
+        """Store one batch (first any batch a killed store left in ``storing``); how many messages."""
+        self.beat()
+        if self.owed is not None:
+            self._settle()
+        batch = self.server.lrange(self.keys.storing, 0, -1) or self._take(
+            keys=[self.keys.items, self.keys.storing], args=[self.batch_size]
+        )
+        if not batch:
+            return 0
+        urls: list[str] = []
+        with WriterLock(self.db_path, self.lock_timeout):
+            db = self._open_db()
+            try:
+                for raw in batch:
+                    urls.extend(self.handle(raw))
+                db.conn.commit()
+            except BaseException:
+                if db.conn.in_transaction:
+                    db.conn.rollback()
+                raise  # the batch stays in `storing` and is replayed: its writes are idempotent
+        for run in self.late:
+            self.runs.pop(run, None)
+        self.late.clear()
+        self.stored += len(batch)
+        self.owed = urls
+        self._settle()
+        return len(batch)
+
+    def _settle(self) -> None:
+        """After a batch is committed: drop it from ``storing`` and tell the workers its URLs are
+        stored. Owed until Redis takes it, so a Redis outage here causes no replay."""
+        self.server.delete(self.keys.storing)
+        if self.owed:  # the workers' known-URL test: stored articles are not fetched again
+            self.server.sadd(self.keys.known, *self.owed)
+        self.owed = None
+
+    def handle(self, raw: bytes | str) -> list[str]:
+        """Write one message; the article URLs it stored."""
+        try:
+            message = json.loads(raw)
+            kind, run = message["kind"], message["run"]
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.error("Unreadable message on %s (%s): %r", self.keys.items, exc, raw[:200])
+            return []
+        if kind == "run_started":
+            self._open_run(run, message)
+        elif kind == "done":
+            self._run(run).pages += 1
+        elif kind == "run_finished":
+            self._finish(run)
+        elif kind == "item":
+            return self._item(run, message)
+        else:
+            logger.error("Unknown message kind %r on %s", kind, self.keys.items)
+        return []
+
+    def _item(self, run: str, message: dict[str, Any]) -> list[str]:
+        state = self._run(run)
+        try:
+            item = item_from_envelope(message)
+        except (TypeError, ValueError) as exc:  # a worker of another version: kept as a reject, not lost
+            state.store.db["rejects"].insert(
+                {"run_id": state.store.run_id, "url": None, "field": None, "reason": f"unreadable item: {exc}",
+                 "captured_at": now_kz(), "item": json.dumps(message, ensure_ascii=False)}
+            )  # fmt: skip
+            return []
+        if isinstance(item, PageError):
+            if message.get("start_page"):
+                state.broken = state.broken or f"{item.url}: {item.reason}"
+            key = (item.url, item.stage, item.reason, item.captured_at)
+            if key in state.errors or self._error_recorded(state.store.run_id, key):
+                return []  # a replayed batch: recorded already
+            state.errors.add(key)
+        stored = store_item(state.store, item, url=message["item"].get("url"))
+        url = getattr(item, "url", None)
+        return [url] if stored and message["type"] == "Article" and url else []
+
+    def _error_recorded(self, run_id: int, key: tuple[Any, ...]) -> bool:
+        sql = "SELECT 1 FROM crawl_errors WHERE run_id = ? AND url = ? AND stage = ? AND reason = ? AND captured_at = ?"
+        return self.db.execute(sql, [run_id, *key]).fetchone() is not None
+
+    def _open_run(self, run: str, info: dict[str, Any]) -> OpenRun:
+        if run in self.runs:
+            return self.runs[run]
+        found = self.db.execute("SELECT id FROM crawl_runs WHERE seed = ?", [run]).fetchone()
+        if found:
+            run_id = found[0]
+        else:
+            parts = ",".join(info.get("parts") or []) or None
+            run_id = start_run(self.db, info.get("at") or now_kz(), job=info.get("job"), parts=parts, seed=run)
+            logger.info("Run %s (seed %s) started: %s", run_id, run, parts)
+        store = Store(self.db, run_id, batch_size=10**9, batch_seconds=float("inf"))  # we commit per batch
+        self.runs[run] = OpenRun(store)
+        return self.runs[run]
+
+    def _run(self, run: str) -> OpenRun:
+        """The open run of a message (one whose ``run_started`` was stored by an earlier store process)."""
+        if run in self.runs:
+            return self.runs[run]
+        info = self.server.hget(self.keys.runs, run)
+        if info is None:  # finished already: a late replay is stored under it, and not left open
+            logger.warning("Message for run %s, which has finished: stored under it", run)
+            self.late.add(run)
+        return self._open_run(run, json.loads(info) if info else {})
+
+    def _finish(self, run: str) -> None:
+        state = self._run(run)
+        status = self.db.execute("SELECT status FROM crawl_runs WHERE id = ?", [state.store.run_id]).fetchone()[0]
+        if status != "running":  # a replayed batch: closed already
+            self.runs.pop(run, None)
+            return
+        status = "failed" if state.broken else "ok"
+        row = state.store.finish(status, state.pages, self.drift_threshold)
+        if state.broken:
+            logger.error("Run %s failed: %s", state.store.run_id, state.broken)
+        logger.info("Run %s (seed %s) ended %s: %s", state.store.run_id, run, status, row)
+        del self.runs[run]
+
+    def beat(self) -> None:
+        state = {"host": socket.gethostname(), "pid": os.getpid(), "db": self.db_path, "seen": now_kz()}
+        state |= {"messages_stored": self.stored, "open_runs": len(self.runs)}
+        self.server.set(self.keys.store, json.dumps(state), ex=30)
+
+    def _open_db(self) -> Any:
+        if self.db is None:
+            self.db = open_database(self.db_path)
+        return self.db
+
+    def _close_db(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
