@@ -32,7 +32,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from functools import wraps
 from typing import Any
@@ -271,11 +271,12 @@ class Frontier:
 
     # --- callbacks ---
 
-    def relay(self, request: Request | None, output: Iterable[Any] | None, status: int | None) -> Iterator[Any]:
-        """A callback's output in a worker: its requests are queued (stamped with the run) as they
-        come, its items pushed to Redis when it ends, in the step that closes the request's lease.
+    def relay(self, request: Request | None, output: Iterable[Any] | None, status: int | None) -> list[Any]:
+        """Run a callback to its end in a worker: its requests are queued (stamped with the run) as
+        they come, its items pushed to Redis at the end, in the step that closes the request's lease.
+        Nothing is left for Scrapy to handle, so it gets an empty list.
 
-        The requests are queued here, not yielded: Scrapy drains a callback's output ahead of
+        The requests are queued here, not returned: Scrapy drains a callback's output ahead of
         scheduling it, and a lease closed before its children were queued could end the run early.
         """
         run = request.meta.get("run") if request is not None else None
@@ -299,6 +300,7 @@ class Frontier:
                 self.pages += 1
                 items.append(envelope("done", run, url=request.url, status=status))
                 self.close_lease(request.meta["lease"], run, items)
+        return []
 
     # --- seeds, heartbeat, reaper: every second from the worker's loop ---
 
