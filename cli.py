@@ -134,11 +134,14 @@ def print_summary(db_path: str) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from storage.db import open_database
 
-    distributed = args.redis_url or args.config or os.environ.get("INFORMBURO_REDIS_URL")
+    settings = None
+    if args.redis_url or args.config or os.environ.get("INFORMBURO_REDIS_URL"):
+        args.base_url, args.set = None, []
+        settings = _distributed(args, quiet_when_off=True)  # None: distributed mode is off
     try:
         db = open_database(args.db, create=False)
     except FileNotFoundError as exc:
-        if not distributed:
+        if settings is None:
             print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
             return EXIT_USAGE
         print(f"{args.db}: no database here (the store process writes it)")
@@ -147,11 +150,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print_runs(db, args.db, args.limit)
         finally:
             db.close()
-    if distributed:
-        args.base_url, args.set = None, []
-        settings = _distributed(args)
-        if settings is None:
-            return EXIT_USAGE
+    if settings is not None:
         print_cluster(settings)
     return EXIT_OK
 
@@ -326,9 +325,9 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _distributed(args: argparse.Namespace) -> Any:
+def _distributed(args: argparse.Namespace, *, quiet_when_off: bool = False) -> Any:
     """Settings of a distributed-mode command: config file, then its options, then ``-s``;
-    ``None`` (after saying why) when no Redis URL is configured."""
+    ``None`` (after saying why, unless ``quiet_when_off``) when no Redis URL is configured."""
     import scheduler
     from crawler.runner import crawl_settings
 
@@ -340,6 +339,8 @@ def _distributed(args: argparse.Namespace) -> Any:
     overrides = {**config.crawl_settings(), **_settings_pairs(args.set)}
     settings = crawl_settings(config.db, config.base_url, getattr(args, "max_pages", None), overrides)
     if not settings.get("INFORMBURO_REDIS_URL"):
+        if quiet_when_off:
+            return None
         print(
             "informburo: distributed mode is off: set redis_url in the config, --redis-url or INFORMBURO_REDIS_URL",
             file=sys.stderr,

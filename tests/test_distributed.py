@@ -290,6 +290,9 @@ def test_without_redis_the_commands_say_so(tmp_path: Path) -> None:
     assert seed.returncode == 1 and "Redis unavailable, nothing seeded" in seed.stderr
     off = informburo("worker", "--db", str(db))
     assert off.returncode == 2 and "distributed mode is off" in off.stderr
+    # a config without redis_url: status is the single-machine one
+    plain = informburo("status", "--db", str(db), "--config", str(ROOT / "config" / "informburo.toml"))
+    assert plain.returncode == 0 and "distributed:" not in plain.stdout and "failed" in plain.stdout
 
 
 def test_the_daemon_seeds_instead_of_crawling_when_distributed() -> None:
