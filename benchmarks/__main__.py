@@ -17,13 +17,14 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import crawl, extraction, memory, profiling, queries, reparse_bench, store_bench
+from benchmarks import crawl, distributed, extraction, memory, profiling, queries, reparse_bench, store_bench
 from benchmarks.common import BenchError, Context, Figure, Result, Sizes, machine
 from benchmarks.report import render
 
 #: In running order: reparse uses the crawl's archive, memory its N-article runs.
 BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "crawl": crawl.run,
+    "distributed": distributed.run,
     "extraction": extraction.run,
     "storage": store_bench.run,
     "memory": memory.run,

@@ -186,6 +186,12 @@ def _why(result: Result, fig: Figure, results: list[Result]) -> str:
         )
     if fig.name.startswith("crawl peak RSS") or fig.name.startswith("daemon RSS"):
         return f"**{fig.name}**: see §5 (compare with the baseline's own growth)."
+    if fig.name.startswith("polite: 2 workers"):
+        return (
+            f"**{fig.name}**: a worker keeps up to CONCURRENT_REQUESTS requests leased in its downloader, so on a"
+            " run of few pages the first worker holds most of them; the second pays off on long runs (backfills)."
+            " A lower CONCURRENT_REQUESTS per worker spreads short runs too (docs/distributed.md, limits)."
+        )
     if fig.name.startswith("query p95"):
         return f"**{fig.name.removeprefix('query p95: ')}**: see §7 for its plan and the proposed fix."
     return ""

@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 EXPECTED = {
     "crawl": ["mirror page weight", "server headroom", "crawl throughput: ours ÷ bare Scrapy"],
     "extraction": ["extraction speed: ours ÷ trafilatura", "body token F1: ours ÷ trafilatura"],
+    "distributed": ["fast: 2 workers ÷ 1 worker", "polite: 2 workers ÷ 1 worker", "1 worker + store ÷ one process"],
     "storage": ["storage: ours ÷ raw executemany"],
     "memory": ["crawl peak RSS growth", "daemon RSS growth", "real `rates` runs"],
     "reparse": ["reparse pages/s"],
