@@ -24,13 +24,13 @@ from benchmarks.report import render
 #: In running order: reparse uses the crawl's archive, memory its N-article runs.
 BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "crawl": crawl.run,
-    "distributed": distributed.run,
     "extraction": extraction.run,
     "storage": store_bench.run,
     "memory": memory.run,
     "reparse": reparse_bench.run,
     "queries": queries.run,
     "profile": profiling.run,
+    "distributed": distributed.run,
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from benchmarks.common import Figure, Result, Sizes, fmt, median
 
-#: The issue's numbering of the benchmarks.
+#: The numbering of the benchmarks issue (9: distributed mode, from its own issue, last).
 NUMBERS = {
     "crawl": "1–2",
     "extraction": "3",
@@ -16,6 +16,7 @@ NUMBERS = {
     "reparse": "6",
     "queries": "7",
     "profile": "8",
+    "distributed": "9",
 }
 
 
@@ -199,10 +200,11 @@ def _why(result: Result, fig: Figure, results: list[Result]) -> str:
 
 def _doc(key: str) -> str:
     """The benchmark module's docstring, as the section's method."""
-    from benchmarks import crawl, extraction, memory, profiling, queries, reparse_bench, store_bench
+    from benchmarks import crawl, distributed, extraction, memory, profiling, queries, reparse_bench, store_bench
 
     module = {
         "crawl": crawl,
+        "distributed": distributed,
         "extraction": extraction,
         "storage": store_bench,
         "memory": memory,
