@@ -32,6 +32,6 @@ clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
 
 .PHONY: bench
-## bench: the benchmark suite at full size (about 10 minutes on 2 cores); rewrites docs/benchmarks.md
+## bench: the benchmark suite at full size (about 12 minutes on 2 cores); rewrites docs/benchmarks.md
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks --output docs/benchmarks.md
