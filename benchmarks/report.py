@@ -59,7 +59,8 @@ def render(results: list[Result], info: dict[str, Any], sizes: Sizes, command: s
         f" {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, **{fmt(total, 0)} s** in all"
         f" ({', '.join(f'{r.key} {fmt(r.seconds, 0)} s' for r in results)}).",
         "One benchmark alone, at full size or tiny: `python -m benchmarks.<crawl|extraction|store_bench|memory|"
-        "reparse_bench|queries|profiling|distributed> [--quick]`; the whole suite tiny: `python -m benchmarks --quick`.",
+        "reparse_bench|queries|profiling|distributed> [--quick]`; the whole suite tiny:"
+        " `python -m benchmarks --quick`.",
         "",
         f"Sizes: N = {sizes.articles:,} articles for the crawl, storage and reparse; memory at"
         f" N = {', '.join(f'{n:,}' for n in sizes.memory_sizes)}; {sizes.crawl_reps} crawl repetitions;"
