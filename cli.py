@@ -261,11 +261,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     jobdir = Path(args.jobdir or f"{args.db}.backfill")
     overrides: dict[str, Any] = {
         **_settings_pairs(args.set),
-        "INFORMBURO_BACKFILL": True,
-        "INFORMBURO_BACKFILL_UNTIL": args.until,
+        **backfill_settings(args.pages, args.until),
         "JOBDIR": str(jobdir),  # Scrapy keeps the pending requests here: run again to resume
     }
-    pages = args.pages or 100_000  # --until: as deep as it takes
     if jobdir.exists():
         print(f"Resuming the backfill kept in {jobdir}", file=sys.stderr)
     bar = tqdm(total=args.pages, unit="listing page", desc="backfill", disable=None)
@@ -278,7 +276,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
         crawler.signals.connect(seen, signal=signals.response_received, weak=False)
 
-    settings = crawl_settings(args.db, args.base_url, pages, overrides)
+    settings = crawl_settings(args.db, args.base_url, None, overrides)
     try:
         outcome = run_crawl(settings, only="articles", on_crawler=progress)
     finally:
@@ -286,6 +284,16 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if outcome.ok and jobdir.exists():
         shutil.rmtree(jobdir)  # done: the next backfill starts afresh
     return _report(outcome)
+
+
+def backfill_settings(pages: int | None, until: str | None) -> dict[str, Any]:
+    """A backfill's walk, for ``backfill`` and a distributed ``seed`` alike: N listing pages, or back
+    to a date, never stopping early at a page of stored articles."""
+    return {
+        "INFORMBURO_BACKFILL": True,
+        "INFORMBURO_BACKFILL_UNTIL": until,
+        "INFORMBURO_MAX_PAGES": pages or 100_000,  # --until: as deep as it takes
+    }
 
 
 def cmd_reparse(args: argparse.Namespace) -> int:
@@ -366,10 +374,13 @@ def cmd_seed(args: argparse.Namespace) -> int:
     settings = _distributed(args)
     if settings is None:
         return EXIT_USAGE
+    if args.pages is not None and args.until is not None:
+        print("informburo: seed takes --pages N or --until DATE, not both", file=sys.stderr)
+        return EXIT_USAGE
     try:
         parts = parse_parts(args.only)
-        if args.until:
-            settings.set("INFORMBURO_BACKFILL_UNTIL", args.until, priority="cmdline")
+        if args.pages is not None or args.until is not None:
+            settings.setdict(backfill_settings(args.pages, args.until), priority="cmdline")
         seed = plan_seed(settings, parts)
     except ValueError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
@@ -551,8 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="distributed mode: queue one run for the workers (what the daemon's jobs do)")
     _add_distributed(seed)
     seed.add_argument("--only", default=None, help="collect only some of: articles,most_read,rates,recheck")
-    seed.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (a backfill: more)")
-    seed.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
+    seed.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
+    seed.add_argument("--pages", type=int, default=None, help="a shared backfill: walk N listing pages, as `backfill`")
+    seed.add_argument("--until", default=None, help="a shared backfill: walk back to this date (YYYY-MM-DD)")
     seed.set_defaults(func=cmd_seed)
 
     worker = sub.add_parser("worker", help="distributed mode: crawl seeds from the shared Redis queue until SIGTERM")

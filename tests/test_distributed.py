@@ -404,3 +404,27 @@ def test_the_daemon_seeds_the_shared_queue_on_its_schedule(tmp_path: Path, redis
     assert [s["parts"] for s in seeds] == [["rates"]]
     assert "its previous run is still open" in output
     assert json.loads(client.hget(Keys().runs, seeds[0]["run"]))["job"] == "rates"
+
+
+def test_a_seeded_backfill_walks_as_backfill_does(tmp_path: Path, redis_server: RedisServer) -> None:
+    db = tmp_path / "distributed.db"
+    common = [
+        "--redis-url",
+        redis_server.url,
+        "--db",
+        str(db),
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--only",
+        "articles",
+    ]
+    for extra in ([], ["--max-pages", "7"], ["--pages", "50"], ["--until", "2025-01-01"]):
+        assert informburo("seed", *common, *extra).returncode == 0
+    walks = [json.loads(s)["walk"] for s in redis_server.client().lrange(Keys().seeds, 0, -1)]
+    assert walks[0] == {"max_pages": 3, "may_stop_early": True, "until": None}  # an ordinary run
+    assert walks[1] == {"max_pages": 7, "may_stop_early": True, "until": None}
+    assert walks[2] == {"max_pages": 50, "may_stop_early": False, "until": None}  # never stops at stored pages
+    assert walks[3]["may_stop_early"] is False and walks[3]["until"].startswith("2025-01-01")
+    assert walks[3]["max_pages"] >= 100_000
+    both = informburo("seed", *common, "--pages", "5", "--until", "2025-01-01")
+    assert both.returncode == 2 and "not both" in both.stderr
