@@ -29,6 +29,7 @@ from crawler.distributed import REDIS_DOWN, Keys, item_from_envelope
 from crawler.fields import now_kz
 from crawler.items import PageError
 from pipelines.store import Store, store_item
+from pipelines.validate import Rejected
 from storage.db import open_database, start_run
 from storage.lock import LockTimeoutError, WriterLock
 
@@ -171,10 +172,7 @@ class Drain:
         try:
             item = item_from_envelope(message)
         except (TypeError, ValueError) as exc:  # a worker of another version: kept as a reject, not lost
-            state.store.db["rejects"].insert(
-                {"run_id": state.store.run_id, "url": None, "field": None, "reason": f"unreadable item: {exc}",
-                 "captured_at": now_kz(), "item": json.dumps(message, ensure_ascii=False)}
-            )  # fmt: skip
+            state.store.record_reject(message, Rejected(None, f"unreadable item: {exc}"))
             return []
         if isinstance(item, PageError):
             if message.get("start_page"):

@@ -428,3 +428,17 @@ def test_a_seeded_backfill_walks_as_backfill_does(tmp_path: Path, redis_server: 
     assert walks[3]["max_pages"] >= 100_000
     both = informburo("seed", *common, "--pages", "5", "--until", "2025-01-01")
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_an_unreadable_item_is_kept_as_a_reject(tmp_path: Path, redis_server: RedisServer) -> None:
+    from crawler.distributed import envelope
+    from pipelines.drain import Drain
+
+    db = tmp_path / "distributed.db"
+    client, keys = redis_server.client(), Keys()
+    odd = envelope("item", "r1", type="Headline", item={"title": "x"}, start_page=False)  # a newer worker's item
+    client.rpush(keys.items, envelope("run_started", "r1", job=None, parts=["articles"], at="t"), odd)
+    assert Drain(db, client, keys).step() == 2
+    [reject] = rows(db, "SELECT run_id, url, field, reason, item FROM rejects")
+    assert reject["reason"] == "unreadable item: unknown item type 'Headline'"
+    assert (reject["url"], reject["field"]) == (None, None) and json.loads(reject["item"]) == json.loads(odd)
