@@ -14,7 +14,6 @@ the CPU; that is when more workers pay).
 from __future__ import annotations
 
 import shutil
-import socket
 import sqlite3
 import subprocess
 import time
@@ -34,44 +33,10 @@ from benchmarks.common import (
     standalone_main,
 )
 from benchmarks.crawl import FAST, _s, listing_pages
+from mirror.redis_server import RedisServer
 
 #: The polite regime: each worker fetches one page at a time, 50 ms apart (the live default is 1 s).
 POLITE = {**FAST, "DOWNLOAD_DELAY": "0.05", "RANDOMIZE_DOWNLOAD_DELAY": "False", "CONCURRENT_REQUESTS_PER_DOMAIN": "1"}
-
-
-class Redis:
-    """A private redis-server on a free port (Debian's redis-server, as in the tests)."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise BenchError("redis-server is not installed (apt install redis-server)")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        directory.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory), "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        import redis
-
-        self.client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.ConnectionError as exc:
-                if time.monotonic() > deadline:
-                    raise BenchError("redis-server did not start") from exc
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
 
 
 def _run_status(db: Path) -> tuple[str | None, int]:
@@ -88,7 +53,7 @@ def _run_status(db: Path) -> tuple[str | None, int]:
 
 
 def distributed_crawl(
-    ctx: Context, redis_server: Redis, workers: int, articles: int, settings: dict[str, str], tag: str
+    ctx: Context, redis_server: RedisServer, workers: int, articles: int, settings: dict[str, str], tag: str
 ) -> dict[str, Any]:
     """One seed of ``articles`` articles drained by ``workers`` workers and one store."""
     served = ctx.served()
@@ -96,7 +61,8 @@ def distributed_crawl(
     shutil.rmtree(folder)
     folder.mkdir(parents=True)
     db = folder / "informburo.db"
-    redis_server.client.flushall()
+    client = redis_server.client()
+    client.flushall()
     common = ["--redis-url", redis_server.url, "--db", str(db), "--base-url", served.url, *_s(settings)]
     procs = []
     for name, command in [("store", "store")] + [(f"worker-{i}", "worker") for i in range(workers)]:
@@ -105,7 +71,7 @@ def distributed_crawl(
             procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log))
     try:
         deadline = time.monotonic() + 60
-        while len(list(redis_server.client.scan_iter(match="informburo:worker:*"))) < workers:
+        while len(list(client.scan_iter(match="informburo:worker:*"))) < workers:
             if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                 raise BenchError(f"workers did not start ({tag}); see {folder}")
             time.sleep(0.1)
@@ -164,7 +130,10 @@ def single_crawl(ctx: Context, articles: int, settings: dict[str, str], tag: str
 def run(ctx: Context) -> Result:
     sizes = ctx.sizes
     result = Result("distributed", "Distributed mode: one and two workers against one process")
-    redis_server = Redis(ctx.dir("distributed/redis"))
+    try:
+        redis_server = RedisServer(ctx.dir("distributed/redis"), appendonly=False).start()
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise BenchError(str(exc)) from exc
     regimes = {"fast": (FAST, sizes.articles), "polite": (POLITE, max(20, sizes.articles // 4))}
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:

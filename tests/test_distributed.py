@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from crawler.distributed import Keys, item_envelope, item_from_envelope
 from crawler.items import Article, PageError
+from mirror.redis_server import RedisServer
 from mirror.server import MirrorServer
 from mirror.site import Site
 from scheduler import Config, crawl_command
@@ -34,51 +32,12 @@ from tests.test_faults import article_table
 DISALLOWED = "/stati/redakcionnyj-chernovik"
 
 
-class RedisServer:
-    """A private redis-server with an append-only file, so a restart keeps the queue."""
-
-    def __init__(self, directory: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed: .ci/run installs Debian's redis-server")
-        self.binary = binary
-        self.directory = directory
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
-             "--appendonly", "yes", "--save", "", "--logfile", str(self.directory / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = self.client()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # redis writes its append-only file and exits
-            self.process.wait(timeout=20)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    directory = tmp_path / "redis"
-    directory.mkdir()
-    server = RedisServer(directory)
+    try:
+        server = RedisServer(tmp_path / "redis")
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
     server.start()
     try:
         yield server
