@@ -473,9 +473,7 @@ def _add_distributed(parser: argparse.ArgumentParser, db: bool = True) -> None:
     if db:
         _add_db(parser, None)
     parser.add_argument("--base-url", default=None, help="site to collect (default from config)")
-    parser.add_argument(
-        "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
-    )
+    _add_set(parser)
 
 
 def _add_db(parser: argparse.ArgumentParser, default: str | None) -> None:
@@ -485,11 +483,15 @@ def _add_db(parser: argparse.ArgumentParser, default: str | None) -> None:
     parser.add_argument("--db", default=default, help=text)
 
 
-def _add_site(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+def _add_set(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s", "--set", action="append", default=[], metavar="NAME=VALUE", help="a Scrapy setting, as `scrapy crawl -s`"
     )
+
+
+def _add_site(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    _add_set(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
