@@ -349,6 +349,13 @@ class Context:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    def empty_dir(self, name: str) -> Path:
+        """``dir(name)`` emptied first: a repetition starts from nothing its predecessor left."""
+        path = self.dir(name)
+        shutil.rmtree(path)
+        path.mkdir()
+        return path
+
     def close(self) -> None:
         if self._served is not None:
             self._served.stop()

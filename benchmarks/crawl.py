@@ -9,7 +9,6 @@ The wall-clock rate of the whole child is kept beside it.
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -72,9 +71,7 @@ def crawl(ctx: Context, kind: str, articles: int, tag: str) -> dict[str, Any]:
     served = ctx.served()
     served.reset()
     if kind == "ours":
-        folder = ctx.dir(f"crawl/{tag}")
-        shutil.rmtree(folder)
-        folder.mkdir(parents=True)
+        folder = ctx.empty_dir(f"crawl/{tag}")
         db = folder / "informburo.db"
         child = check(run_child(ours_command(db, served.url, articles)), f"informburo crawl ({tag})")
         conn = sqlite3.connect(db)

@@ -13,7 +13,6 @@ the CPU; that is when more workers pay).
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -57,9 +56,7 @@ def distributed_crawl(
 ) -> dict[str, Any]:
     """One seed of ``articles`` articles drained by ``workers`` workers and one store."""
     served = ctx.served()
-    folder = ctx.dir(f"distributed/{tag}")
-    shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = ctx.empty_dir(f"distributed/{tag}")
     db = folder / "informburo.db"
     client = redis_server.client()
     client.flushall()
@@ -112,9 +109,7 @@ def single_crawl(ctx: Context, articles: int, settings: dict[str, str], tag: str
     """``informburo crawl --only articles``, the same walk as the seed's."""
     served = ctx.served()
     served.reset()
-    folder = ctx.dir(f"distributed/{tag}")
-    shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder = ctx.empty_dir(f"distributed/{tag}")
     db = folder / "informburo.db"
     cmd = [PYTHON, "-m", "cli", "crawl", "--db", str(db), "--base-url", served.url, "--only", "articles"]
     cmd += _s({**settings, "INFORMBURO_MAX_PAGES": str(listing_pages(articles))})

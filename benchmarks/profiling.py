@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import pstats
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,9 +146,7 @@ def run(ctx: Context) -> Result:
     sizes = ctx.sizes
     result = Result("profile", "Profile of a full crawl (cProfile)")
     served = ctx.served()
-    folder = ctx.dir("profile")
-    shutil.rmtree(folder)
-    folder.mkdir()
+    folder = ctx.empty_dir("profile")
     out = folder / "crawl.prof"
     cmd = ours_command(folder / "informburo.db", served.url, sizes.profile_articles)
     child = check(run_child([PYTHON, "-m", "cProfile", "-o", str(out), *cmd[1:]]), "profiled crawl")
