@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import emoji
 
-#: Kazakhstan time: a single UTC+05:00 zone since March 2024.
-KZ_TZ = timezone(timedelta(hours=5))
+from core.clock import KZ_TZ
 
 ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview")
 
@@ -256,11 +255,6 @@ def parse_datetime(value: str | None) -> str | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=KZ_TZ)
     return parsed.astimezone(KZ_TZ).isoformat(timespec="seconds")
-
-
-def now_kz() -> str:
-    """The current time as stored: ISO 8601 with +05:00."""
-    return datetime.now(KZ_TZ).isoformat(timespec="seconds")
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:

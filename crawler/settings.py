@@ -1,26 +1,27 @@
-"""Scrapy settings: polite defaults for the live site; every one overridable with ``-s``."""
+"""Scrapy settings: polite defaults for the live site; every one overridable with ``-s``.
 
-import os
+Only what a user may want to change is a setting; the rest are constants where they are
+used. The database, site and Redis URL default to the environment (core/config.py), so
+``scrapy crawl informburo`` works as ``informburo crawl`` does.
+"""
+
+# Imported as modules: Scrapy takes every upper-case name of this module for a setting.
+from core import config as _config
+from core import names as _names
 
 BOT_NAME = "informburo"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
+_env = _config.environment()
 # Where the collection goes and what it collects (overridable from the CLI or the environment).
-INFORMBURO_DB = os.environ.get("INFORMBURO_DB", "data/informburo.db")
-INFORMBURO_BASE_URL = os.environ.get("INFORMBURO_BASE_URL", "https://informburo.kz")
+INFORMBURO_DB = _env.get("db", _names.DEFAULT_DB)
+INFORMBURO_BASE_URL = _env.get("base_url", _names.DEFAULT_BASE_URL)
 INFORMBURO_MAX_PAGES = 3
 # The recheck part re-fetches stored articles published this many days back (edits, views).
 INFORMBURO_RECHECK_DAYS = 3
-# Article pages that failed (fetch or parse) in the last this-many days are retried by each run.
-INFORMBURO_RETRY_FAILED_DAYS = 7
 # Seconds a run waits for another writer (cron vs daemon) to finish before giving up (exit 75).
-INFORMBURO_LOCK_TIMEOUT = 120
-# Items written per transaction (a run killed mid-batch loses at most this many, fetched again next run).
-INFORMBURO_STORE_BATCH = 100
-# Backfill (informburo backfill): walk the whole depth, optionally only back to a date.
-INFORMBURO_BACKFILL = False
-INFORMBURO_BACKFILL_UNTIL = None
+INFORMBURO_LOCK_TIMEOUT = _names.DEFAULT_LOCK_TIMEOUT
 # The scheduled job that started this run (set by the daemon), recorded in crawl_runs.job.
 INFORMBURO_JOB = None
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which
@@ -29,15 +30,13 @@ INFORMBURO_DRIFT_THRESHOLD = 0.5
 
 # Distributed mode (docs/distributed.md), off unless a Redis URL is given: `informburo worker`
 # processes share one Redis frontier and `informburo store` writes their items here.
-INFORMBURO_REDIS_URL = os.environ.get("INFORMBURO_REDIS_URL") or None
+INFORMBURO_REDIS_URL = _env.get("redis_url")
 INFORMBURO_REDIS_PREFIX = "informburo"  # one prefix per site and database sharing a Redis
 INFORMBURO_WORKER = False  # set by `informburo worker`
 # A worker silent this many seconds is taken for dead: its unfinished requests go back on the queue.
 INFORMBURO_WORKER_TTL = 15
 
-USER_AGENT = (
-    "informburo-pipeline/0.1 (news archive for research; +https://github.com/informburo-pipeline/informburo-pipeline)"
-)
+USER_AGENT = _config.USER_AGENT.format(contact=_config.DEFAULT_CONTACT)
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
@@ -55,10 +54,9 @@ REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 
 # The raw-page archive (every fetched article page, compressed) for `informburo reparse`:
-# by default data/informburo.archive.db beside the database; pages older than
-# INFORMBURO_ARCHIVE_MAX_DAYS or beyond INFORMBURO_ARCHIVE_MAX_MB (compressed) are dropped.
+# <db>.archive.db beside the database; pages older than INFORMBURO_ARCHIVE_MAX_DAYS or
+# beyond INFORMBURO_ARCHIVE_MAX_MB (compressed) are dropped.
 INFORMBURO_ARCHIVE_ENABLED = True
-INFORMBURO_ARCHIVE = None
 INFORMBURO_ARCHIVE_MAX_DAYS = 365
 INFORMBURO_ARCHIVE_MAX_MB = 2000
 
@@ -74,9 +72,8 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.ConditionalRequestMiddleware": 560,
 }
 # Retries: RETRY_TIMES attempts more for 5xx, 429 and network errors, each after a wait:
-# Retry-After when sent, else INFORMBURO_RETRY_BACKOFF * 2^attempt, at most this many seconds.
+# Retry-After when sent, else INFORMBURO_RETRY_BACKOFF * 2^attempt, at most 30 s.
 INFORMBURO_RETRY_BACKOFF = 1.0
-INFORMBURO_RETRY_MAX_DELAY = 30.0
 # Size limits: a page over DOWNLOAD_MAXSIZE (also when decompressed: gzip bombs) is refused
 # and recorded; one over DOWNLOAD_WARNSIZE is logged.
 DOWNLOAD_MAXSIZE = 5 * 1024 * 1024

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import date
 from typing import Any, TextIO
 
 from sqlite_utils import Database
+
+from core.clock import since_bound
 
 #: Exportable tables and the time column ``--since`` filters on.
 TABLES: dict[str, str] = {
@@ -24,18 +25,6 @@ TABLES: dict[str, str] = {
 #: Columns stored as JSON text, exported as JSON values in JSON lines.
 JSON_COLUMNS = {"tags", "sources", "field_coverage", "item"}
 FORMATS = ("jsonl", "csv")
-
-
-def since_bound(value: str) -> str:
-    """``2026-01-16`` (a Kazakhstan day) or a full ISO time → the stored text form to compare with."""
-    if len(value) == 10:
-        return date.fromisoformat(value).isoformat() + "T00:00:00+05:00"
-    from crawler.fields import parse_datetime
-
-    bound = parse_datetime(value)
-    if bound is None:
-        raise ValueError(f"not a date: {value!r}")
-    return bound
 
 
 def export_rows(db: Database, table: str, since: str | None = None) -> Iterator[dict[str, Any]]:
