@@ -20,14 +20,16 @@ from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from benchmarks.common import Context, Figure, Result, fmt, median, standalone_main
-from crawler.fields import now_kz
+from core.clock import now_kz
 from crawler.items import Article
 from crawler.pages.article import parse_article
 from pipelines.normalize import normalize_item
 from pipelines.store import Store
 from pipelines.validate import check_item
-from storage.db import article_row, finish_run, open_database, start_run
+from storage.db import open_database
+from storage.ledger import finish_run, start_run
 from storage.schema import content_hash
+from storage.writes import article_row
 
 
 def make_items(ctx: Context, count: int) -> list[Article]:

@@ -12,7 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 
-from crawler.fields import now_kz
+from core.clock import now_kz
 from storage.archive import Archive, RawPage, archive_path
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class ArchiveExtension:
         return ext
 
     def spider_opened(self) -> None:
-        Archive(self.path).close()  # create it now, so a broken path fails the run at its start
+        Archive(self.path).close()  # create (or migrate) it now, so a broken path fails the run at its start
         self.writer = threading.Thread(target=self._write, name="archive-writer", daemon=True)
         self.writer.start()
 
@@ -71,25 +71,29 @@ class ArchiveExtension:
         )
 
     def _write(self) -> None:
-        """The writer thread: its own connection, one transaction per batch of pages."""
-        archive = Archive(self.path)
+        """The writer thread: its own connection, one transaction per batch of pages.
+
+        If the archive fails, the thread keeps taking pages until the run ends: the crawl
+        loses its archive, never waits on a full queue.
+        """
+        done = False
         try:
-            done = False
-            while not done:
-                batch = [self.pages.get()]
-                while len(batch) < ARCHIVE_BATCH and not self.pages.empty():
-                    batch.append(self.pages.get())
-                done = batch[-1] is None
-                pages = [page for page in batch if page is not None]
-                if pages:
-                    archive.add_many(pages)
-            removed = archive.prune(self.max_days, self.max_mb)
-            if removed:
-                logger.info("Archive retention removed %s old page(s)", removed)
+            with Archive(self.path) as archive:
+                while not done:
+                    batch = [self.pages.get()]
+                    while len(batch) < ARCHIVE_BATCH and not self.pages.empty():
+                        batch.append(self.pages.get())
+                    done = batch[-1] is None
+                    pages = [page for page in batch if page is not None]
+                    if pages:
+                        archive.add_many(pages)
+                removed = archive.prune(self.max_days, self.max_mb)
+                if removed:
+                    logger.info("Archive retention removed %s old page(s)", removed)
         except Exception:
             logger.exception("The raw-page archive failed; pages of this run may be missing from it")
-        finally:
-            archive.close()
+            while not done:
+                done = self.pages.get() is None
 
     def spider_closed(self, reason: Any) -> None:
         if self.writer is None:

@@ -1,19 +1,20 @@
-"""Store: the last pipeline. Writes items into SQLite and owns the run's ``crawl_runs`` row.
+"""Store: the last pipeline. Decides what each item writes, and owns the run's ``crawl_runs`` row.
 
-``Store`` is the writing itself, free of Scrapy, so ``informburo reparse`` stores
-through exactly the same code as a crawl; ``StorePipeline`` is its Scrapy glue.
+``Store`` is the policy (upsert by URL, a version only on a changed text, a worse re-crawl
+rejected, counts and field coverage), free of Scrapy, so ``informburo reparse`` stores
+through exactly the same code as a crawl; the SQL and the batch transaction are
+``storage.writes``'s, the run's row ``storage.ledger``'s. ``StorePipeline`` is its Scrapy glue.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
-import time
 from collections import Counter
 from dataclasses import asdict, is_dataclass
-from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from itemadapter import ItemAdapter
 from scrapy import signals
@@ -23,21 +24,33 @@ from scrapy.utils.defer import deferred_from_coro
 from sqlite_utils import Database
 from twisted.python.failure import Failure
 
-from crawler.fields import now_kz
+from core.clock import now_kz
+from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
 from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.normalize import normalize_item
 from pipelines.validate import Rejected, check_item
-from storage.db import article_row, close_orphan_runs, finish_run, open_database, start_run
-from storage.lock import WriterLock
+from storage import ledger
+from storage.db import writer
 from storage.schema import content_hash
+from storage.writes import (
+    Batch,
+    add_version,
+    article_row,
+    insert_article,
+    resolve_errors,
+    save_snapshot,
+    save_validators,
+    save_view_point,
+    stored_article,
+    update_article,
+    version_state,
+)
 
 logger = logging.getLogger(__name__)
 
-STAT_RUN_ID = "informburo/run_id"
-STAT_STATUS = "informburo/status"
-STAT_START_FAILED = "informburo/start_failed"
-STAT_STORE_FAILED = "informburo/store_failed"
+#: Items per transaction of a crawl's store (or one second, whichever comes first).
+STORE_BATCH = 100
 #: Article fields that may be absent; their share among stored articles is the run's field coverage.
 OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
 
@@ -66,20 +79,23 @@ class Store:
 
     Items are written in batches: one transaction per ``batch_size`` items or
     ``batch_seconds`` seconds, each item in a savepoint of its own (a rejected item undoes
-    only itself). A run killed mid-batch
+    only itself); ``storage.writes.Batch`` holds the transaction. A run killed mid-batch
     loses at most that batch, which the next run fetches again, since it was never stored.
     """
 
     def __init__(
-        self, db: Database, run_id: int, *, view_points: bool = True, batch_size: int = 100, batch_seconds: float = 1.0
+        self,
+        db: Database,
+        run_id: int,
+        *,
+        view_points: bool = True,
+        batch_size: int = STORE_BATCH,
+        batch_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.run_id = run_id
         self.view_points = view_points  # reparse rebuilds text, not the views history
-        self.batch_size = max(1, batch_size)
-        self.batch_seconds = batch_seconds  # readers see a slow crawl's items within this delay
-        self.pending = 0
-        self.batch_started = 0.0
+        self.batch = Batch(db, batch_size, batch_seconds)
         self.stored = 0
         self.article_pages = 0  # article pages read this run, stored or rejected
         self.fallback_pages = 0  # … of which a core field came from a fallback layer
@@ -94,11 +110,7 @@ class Store:
         """
         adapter = ItemAdapter(item)
         captured_at = adapter.get("captured_at") or now_kz()
-        if not self.db.conn.in_transaction:
-            self.db.execute("BEGIN")
-            self.batch_started = time.monotonic()
-        self.db.execute("SAVEPOINT item")  # inside the batch's transaction: a reject undoes only this item
-        try:
+        with self.batch.item():  # a reject undoes only this item's writes
             if isinstance(item, PageError):
                 self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
             elif isinstance(item, Article):
@@ -115,23 +127,13 @@ class Store:
             if not isinstance(item, PageError):
                 for name, reason in (adapter.get("problems") or {}).items():
                     self.record_error(adapter.get("url") or "", "parse", f"{name}: {reason}", None, captured_at)
-        except BaseException:
-            if self.db.conn.in_transaction:  # a full disk may already have rolled everything back
-                self.db.execute("ROLLBACK TO item")
-                self.db.execute("RELEASE item")
-            raise
-        self.db.execute("RELEASE item")
         if not isinstance(item, PageError):
             self.stored += 1
-        self.pending += 1
-        if self.pending >= self.batch_size or time.monotonic() - self.batch_started >= self.batch_seconds:
-            self.commit()
+        self.batch.commit_if_due()
 
     def commit(self) -> None:
         """End the current batch."""
-        if self.db.conn.in_transaction:
-            self.db.execute("COMMIT")
-        self.pending = 0
+        self.batch.commit()
 
     def count_article_page(self, item: Article) -> None:
         self.article_pages += 1
@@ -145,9 +147,7 @@ class Store:
         ``Rejected`` and changes nothing: a good stored row is never replaced by a worse one.
         """
         row = article_row(vars(item), captured_at)  # the dataclass's own fields, not a deep copy
-        cursor = self.db.execute("SELECT * FROM articles WHERE url = ?", [row["url"]])
-        found = cursor.fetchone()
-        old = dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+        old = stored_article(self.db, row["url"])
         worse = worse_than_stored(row, old) if old is not None else None
         if worse:
             raise Rejected(*worse)
@@ -157,65 +157,50 @@ class Store:
         digest = content_hash(row["title"], row["lead"], row["body"])
         if old is None:
             changed = True
-            self._write("INSERT", "articles", {**row, "versions": 1, "last_change_seen": None})
+            insert_article(self.db, {**row, "versions": 1, "last_change_seen": None})
         else:
             row.pop("first_seen_at")
             if row["views"] is None:
                 row["views"] = old["views"]  # an empty counter widget never erases a count seen
-            versions, last = self.db.execute(
-                "SELECT count(*), (SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1)"
-                " FROM article_versions WHERE url = ?",
-                [row["url"], row["url"]],
-            ).fetchone()
+            versions, last = version_state(self.db, row["url"])
             changed = last != digest
             if changed:  # the row keeps its count of versions, for the edited-articles query
                 row["versions"] = versions + 1
                 row["last_change_seen"] = captured_at if versions else None
-            self._write("UPDATE", "articles", row, key="url")
+            update_article(self.db, row)
         if changed:
             version = {"url": row["url"], "run_id": version_run_id, "captured_at": captured_at}
             version |= {"content_hash": digest, "title": row["title"], "lead": row["lead"], "body": row["body"]}
-            self._write("INSERT", "article_versions", version)
+            add_version(self.db, version)
         if item.views is not None:
             self._view_point(row["url"], item.views, captured_at, "page")
-        self.db.execute(  # a page that failed before is resolved now that it is stored
-            "UPDATE crawl_errors SET resolved_at = ? WHERE resolved_at IS NULL AND url IN (?, ?)",
-            [captured_at, row["url"], item.http.get("url") or row["url"]],
-        )
+        # a page that failed before is resolved now that it is stored
+        resolve_errors(self.db, row["url"], item.http.get("url") or row["url"], captured_at)
         if item.http.get("url") and (item.http.get("etag") or item.http.get("last_modified")):
             validators = {"url": item.http["url"], "etag": item.http.get("etag")}
             validators |= {"last_modified": item.http.get("last_modified"), "updated_at": captured_at}
-            self._write("UPSERT", "http_validators", validators, key="url")
+            save_validators(self.db, validators)
 
     def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
         if not self.view_points:
             return
-        point = {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source}
-        self._write("UPSERT", "article_views", point, key="url, run_id, source")
+        save_view_point(
+            self.db, {"url": url, "run_id": self.run_id, "captured_at": captured_at, "views": views, "source": source}
+        )
 
-    def _snapshot(self, table: str, item: Any, captured_at: str, columns: tuple[str, ...]) -> None:
+    def _snapshot(
+        self, table: Literal["most_read", "rates"], item: Any, captured_at: str, columns: tuple[str, ...]
+    ) -> None:
         adapter = ItemAdapter(item)
-        row = {"run_id": self.run_id, "captured_at": captured_at, **{c: adapter.get(c) for c in columns}}
-        self._write("UPSERT", table, row, key=f"run_id, {columns[0]}")
-
-    def _write(self, verb: str, table: str, row: dict[str, Any], key: str | None = None) -> None:
-        """One parameterised write; the SQL is built from our own table and column names, once."""
-        self.db.execute(_sql(verb, table, tuple(row), key), list(row.values()) + _key_values(verb, row, key))
+        save_snapshot(
+            self.db, table, {"run_id": self.run_id, "captured_at": captured_at, **{c: adapter.get(c) for c in columns}}
+        )
 
     def record_error(
         self, url: str, stage: str, reason: str, http_status: int | None, captured_at: str | None = None
     ) -> None:
         """A failure the run met, with its URL and reason, in ``crawl_errors``."""
-        self.db["crawl_errors"].insert(
-            {
-                "run_id": self.run_id,
-                "url": url,
-                "stage": stage,
-                "reason": reason,
-                "http_status": http_status,
-                "captured_at": captured_at or now_kz(),
-            }
-        )
+        ledger.record_error(self.db, self.run_id, url, stage, reason, http_status, captured_at)
 
     def record_reject(self, item: Any, exception: BaseException, fallback_url: str | None = None) -> None:
         """An item that broke the contract, kept in ``rejects`` with the field, reason and raw item."""
@@ -225,15 +210,14 @@ class Store:
         field = exception.field if isinstance(exception, Rejected) else None
         reason = exception.reason if isinstance(exception, Rejected) else str(exception)
         raw = asdict(item) if is_dataclass(item) else dict(adapter)
-        self.db["rejects"].insert(
-            {
-                "run_id": self.run_id,
-                "url": adapter.get("url") or fallback_url,
-                "field": field,
-                "reason": reason,
-                "captured_at": adapter.get("captured_at") or now_kz(),
-                "item": json.dumps(raw, ensure_ascii=False, default=str),
-            }
+        ledger.record_reject(
+            self.db,
+            self.run_id,
+            adapter.get("url") or fallback_url,
+            field,
+            reason,
+            adapter.get("captured_at") or now_kz(),
+            json.dumps(raw, ensure_ascii=False, default=str),
         )
         logger.warning("Rejected %s from %s: %s", type(item).__name__, adapter.get("url"), exception)
 
@@ -260,7 +244,7 @@ class Store:
         warning = self.drift_warning(drift_threshold)
         if warning:
             logger.warning(warning)
-        return finish_run(
+        return ledger.finish_run(
             self.db,
             self.run_id,
             status=status,
@@ -290,24 +274,6 @@ def store_item(store: Store, item: Any, *, version_run_id: int | None = None, ur
     return True
 
 
-@cache
-def _sql(verb: str, table: str, columns: tuple[str, ...], key: str | None) -> str:
-    """INSERT, UPDATE (by ``key``) or UPSERT (on conflict of ``key``) for these columns."""
-    names = ", ".join(f"[{c}]" for c in columns)
-    marks = ", ".join("?" for _ in columns)
-    if verb == "INSERT":
-        return f"INSERT INTO [{table}] ({names}) VALUES ({marks})"
-    if verb == "UPDATE":
-        sets = ", ".join(f"[{c}] = ?" for c in columns)
-        return f"UPDATE [{table}] SET {sets} WHERE [{key}] = ?"
-    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns)
-    return f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
-
-
-def _key_values(verb: str, row: dict[str, Any], key: str | None) -> list[Any]:
-    return [row[key]] if verb == "UPDATE" and key else []
-
-
 class StorePipeline:
     """Scrapy glue for ``Store``: takes the writer lock, opens the run, closes it on ``spider_closed``.
 
@@ -319,7 +285,7 @@ class StorePipeline:
         self.crawler = crawler
         self.db_path = crawler.settings.get("INFORMBURO_DB")
         self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
-        self.lock: WriterLock | None = None
+        self.held: contextlib.ExitStack | None = None  # the writer lock and the open database, for the run
         self.store: Store | None = None
 
     @classmethod
@@ -332,21 +298,19 @@ class StorePipeline:
 
     def open_spider(self) -> None:
         settings = self.crawler.settings
-        self.lock = WriterLock(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
-        db = None
+        held = contextlib.ExitStack()
         try:
-            db = open_database(self.db_path)
-            orphans = close_orphan_runs(db, "interrupted", now_kz())
+            db = held.enter_context(writer(self.db_path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")))
+            orphans = ledger.close_orphan_runs(db, "interrupted", now_kz())
             if orphans:
                 logger.warning("Marked %s run(s) left running by a killed writer as interrupted", orphans)
             parts = ",".join(sorted(getattr(self.crawler.spider, "parts", ()))) or None
-            run_id = start_run(db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
+            run_id = ledger.start_run(db, now_kz(), job=settings.get("INFORMBURO_JOB"), parts=parts)
         except BaseException:  # unwritable or full: leave nothing held for whoever records the failure
-            if db is not None:
-                db.close()
-            self._release()
+            held.close()
             raise
-        self.store = Store(db, run_id, batch_size=settings.getint("INFORMBURO_STORE_BATCH"))
+        self.held = held
+        self.store = Store(db, run_id, batch_size=STORE_BATCH)
         self.crawler.stats.set_value(STAT_RUN_ID, run_id)
         logger.info("Run %s storing into %s", run_id, self.db_path)
 
@@ -409,9 +373,8 @@ class StorePipeline:
         self._release()
 
     def _release(self) -> None:
-        if self.store is not None:
-            self.store.db.close()
-            self.store = None
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
+        """Close the database, then let go of the writer lock."""
+        self.store = None
+        held, self.held = self.held, None
+        if held is not None:
+            held.close()

@@ -1,5 +1,1 @@
-"""The SQLite database: schema, migrations, and the reads and writes the project shares."""
-
-from storage.db import DEFAULT_DB, open_database
-
-__all__ = ["DEFAULT_DB", "open_database"]
+"""The SQLite database: every SQL statement of the project — schema, migrations, the writer, the run ledger."""

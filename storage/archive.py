@@ -14,24 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import TracebackType
 
-from crawler.fields import KZ_TZ
+from sqlite_utils import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS raw_pages (
-    id INTEGER PRIMARY KEY,
-    url TEXT NOT NULL,
-    fetched_at TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    headers TEXT NOT NULL,
-    body BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    run_id INTEGER,
-    listing_published TEXT
-);
-CREATE INDEX IF NOT EXISTS raw_pages_url ON raw_pages (url, id);
-CREATE INDEX IF NOT EXISTS raw_pages_fetched_at ON raw_pages (fetched_at);
-"""
+from core.clock import KZ_TZ
+from storage.schema import ARCHIVE_MIGRATIONS, migrate
 
 
 def archive_path(db_path: str | Path) -> Path:
@@ -52,20 +40,36 @@ class RawPage:
 
 
 class Archive:
-    """Append-only store of raw pages (zlib-compressed), with retention by age and size."""
+    """Append-only store of raw pages (zlib-compressed), with retention by age and size.
+
+    Opening it brings its schema up to date (``ARCHIVE_MIGRATIONS`` in storage/schema.py).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.executescript(SCHEMA)
+        try:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.db = Database(self.conn)
+            migrate(self.db, ARCHIVE_MIGRATIONS)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     def add(self, page: RawPage) -> None:
         self.add_many([page])
 
     def add_many(self, pages: list[RawPage]) -> None:
-        """Store pages in one transaction."""
+        """Store pages in one transaction (one ``executemany``: the archive writes on the crawl's heels)."""
         rows = [
             (
                 page.url,
@@ -79,23 +83,22 @@ class Archive:
             )
             for page in pages
         ]
-        self.conn.execute("BEGIN")
-        try:
+        with self.db.atomic():
             self.conn.executemany(
                 "INSERT INTO raw_pages (url, fetched_at, status, headers, body, size, run_id, listing_published)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def count(self, since: str | None = None) -> int:
-        sql, params = "SELECT count(*) FROM raw_pages", []
+        """Archived pages, or those fetched at or after ``since``."""
         if since:
-            sql, params = sql + " WHERE fetched_at >= ?", [since]
-        return self.conn.execute(sql, params).fetchone()[0]
+            return self.db["raw_pages"].count_where("fetched_at >= ?", [since])
+        return self.db["raw_pages"].count
+
+    def urls(self) -> set[str]:
+        """Every URL with an archived page (reparse rebuilds their versions)."""
+        return {url for (url,) in self.conn.execute("SELECT DISTINCT url FROM raw_pages")}
 
     def pages(self, since: str | None = None) -> Iterator[RawPage]:
         """Archived pages in fetch order (so later versions come after earlier ones)."""
@@ -124,7 +127,8 @@ class Archive:
                         break
                     ids.append(page_id)
                     over -= size
-                self.conn.executemany("DELETE FROM raw_pages WHERE id = ?", [(i,) for i in ids])
+                with self.db.atomic():  # one transaction, not one per page
+                    self.conn.executemany("DELETE FROM raw_pages WHERE id = ?", [(i,) for i in ids])
                 removed += len(ids)
         return removed
 

@@ -1,4 +1,5 @@
-"""The schema, as an ordered list of migrations recorded in ``PRAGMA user_version``.
+"""The schema, as an ordered list of migrations recorded in ``PRAGMA user_version``: the main
+database's (``MIGRATIONS``) and the raw-page archive's (``ARCHIVE_MIGRATIONS``), each in its file.
 
 Never edit a released migration: append a new one. Each runs in one transaction,
 so a database is either at the old version or fully at the new one.
@@ -232,33 +233,63 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: The raw-page archive's own schema (storage/archive.py): its own file, its own ``user_version``.
+ARCHIVE_MIGRATIONS: list[str | Callable[[Database], None]] = [
+    # 1: raw pages, zlib-compressed. IF NOT EXISTS: archives made before the archive had
+    # migrations hold these already, at user_version 0, and keep their pages.
+    """
+    CREATE TABLE IF NOT EXISTS raw_pages (
+        id INTEGER PRIMARY KEY,
+        url TEXT NOT NULL,
+        fetched_at TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        headers TEXT NOT NULL,
+        body BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        run_id INTEGER,
+        listing_published TEXT
+    );
+    CREATE INDEX IF NOT EXISTS raw_pages_url ON raw_pages (url, id);
+    CREATE INDEX IF NOT EXISTS raw_pages_fetched_at ON raw_pages (fetched_at);
+    """,
+]
+
+ARCHIVE_SCHEMA_VERSION = len(ARCHIVE_MIGRATIONS)
+
 
 def schema_version(db: Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(db: Database) -> int:
-    """Bring the database up to ``SCHEMA_VERSION``, one transaction per step; return it.
+def migrate(db: Database, migrations: list[str | Callable[[Database], None]] | None = None) -> int:
+    """Bring the database up to the last of ``migrations`` (the main database's by default), one
+    transaction per step; return its version.
 
     A step that fails is rolled back whole: the database stays at the version before it.
+    Each step checks the version again once it holds the write lock, so two connections
+    migrating at once (the archive is opened without the writer lock) never run a step twice.
     """
+    if migrations is None:
+        migrations = MIGRATIONS  # read when called, so a test may swap the list
+    target = len(migrations)
     version = schema_version(db)
-    if version > SCHEMA_VERSION:
+    if version > target:
         raise RuntimeError(
-            f"database schema version {version} is newer than this program's ({SCHEMA_VERSION}); upgrade informburo"
+            f"database schema version {version} is newer than this program's ({target}); upgrade informburo"
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
-        step = MIGRATIONS[number - 1]
+    for number in range(version + 1, target + 1):
+        step = migrations[number - 1]
         db.execute("BEGIN IMMEDIATE")
         try:
-            if callable(step):
-                step(db)
-            else:
-                db.executescript(step)
-            db.execute(f"PRAGMA user_version = {number}")
+            if schema_version(db) < number:
+                if callable(step):
+                    step(db)
+                else:
+                    db.executescript(step)
+                db.execute(f"PRAGMA user_version = {number}")
             db.execute("COMMIT")
         except BaseException:
             if db.conn.in_transaction:
                 db.execute("ROLLBACK")
             raise
-    return SCHEMA_VERSION
+    return target

@@ -1,0 +1,182 @@
+"""What a crawl collects, written: articles (by URL, with versions and view counts), snapshots,
+and the store's batch transaction. The policy (what to write, when a re-crawl is worse) is
+``pipelines/store.py``'s; this module only knows tables, columns and transactions.
+
+The store's writes are hand-written, prepared SQL inside a manual transaction (``Batch``),
+not sqlite-utils' ``insert``/``upsert``/``atomic``, on purpose: the storage benchmark
+(docs/benchmarks.md, "4. Storage") measured the store at 0.63× a raw ``executemany`` this
+way, against 0.19× with sqlite-utils' verbs. Keep them so unless that benchmark says otherwise.
+The writes off the store's path use sqlite-utils where it costs nothing that matters.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any, Literal
+
+from sqlite_utils import Database
+
+#: Snapshot tables and the column that, with ``run_id``, keys their rows.
+SNAPSHOT_KEYS = {"most_read": "rank", "rates": "currency"}
+
+
+class Batch:
+    """The store's transaction: one per ``size`` items or ``seconds`` seconds, a savepoint per item.
+
+    Fewer, larger transactions are part of the store's speed (docs/benchmarks.md, "4. Storage");
+    the limits keep a slow crawl's items visible to readers within ``seconds`` and bound what a
+    kill loses to one batch, which the next run fetches again since it was never stored. The
+    savepoint makes a rejected item undo only its own writes, not the batch's.
+    """
+
+    def __init__(self, db: Database, size: int, seconds: float) -> None:
+        self.db = db
+        self.size = max(1, size)
+        self.seconds = seconds  # readers see a slow crawl's items within this delay
+        self.pending = 0
+        self.started = 0.0
+
+    @contextmanager
+    def item(self) -> Iterator[None]:
+        """One item's writes, kept or undone whole, inside the batch's transaction (begun here if none is open)."""
+        if not self.db.conn.in_transaction:  # someone else may have committed (distributed mode's store does)
+            self.db.execute("BEGIN")
+            self.started = time.monotonic()
+        self.db.execute("SAVEPOINT item")
+        try:
+            yield
+        except BaseException:
+            if self.db.conn.in_transaction:  # a full disk may already have rolled everything back
+                self.db.execute("ROLLBACK TO item")
+                self.db.execute("RELEASE item")
+            raise
+        self.db.execute("RELEASE item")
+        self.pending += 1
+
+    def commit_if_due(self) -> None:
+        """Commit once the batch holds ``size`` items or has been open ``seconds`` seconds."""
+        if self.pending >= self.size or time.monotonic() - self.started >= self.seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """End the current batch (nothing to do if none is open)."""
+        if self.db.conn.in_transaction:
+            self.db.execute("COMMIT")
+        self.pending = 0
+
+
+# --- articles ---
+
+
+def article_row(item: dict[str, Any], captured_at: str) -> dict[str, Any]:
+    """The ``articles`` columns of a normalised article (tags as JSON text)."""
+    return {
+        "url": item["url"],
+        "section": item.get("section"),
+        "lang": item.get("lang"),
+        "title": item["title"],
+        "lead": item.get("lead"),
+        "body": item["body"],
+        "author": item.get("author"),
+        "published_at": item["published_at"],
+        "modified_at": item.get("modified_at"),
+        "tags": json.dumps(item.get("tags") or [], ensure_ascii=False),
+        "image_url": item.get("image_url"),
+        "views": item.get("views"),
+        "first_seen_at": captured_at,
+        "last_seen_at": captured_at,
+        "sources": json.dumps(item.get("sources") or {}, sort_keys=True),
+    }
+
+
+def stored_article(db: Database, url: str) -> dict[str, Any] | None:
+    """The stored ``articles`` row of this canonical URL, if any (what a re-crawl is compared with)."""
+    cursor = db.execute("SELECT * FROM articles WHERE url = ?", [url])
+    found = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
+
+
+def version_state(db: Database, url: str) -> tuple[int, str | None]:
+    """(how many versions an article has, the content hash of the latest), in one statement."""
+    versions, last = db.execute(
+        "SELECT count(*), (SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1)"
+        " FROM article_versions WHERE url = ?",
+        [url, url],
+    ).fetchone()
+    return versions, last
+
+
+def insert_article(db: Database, row: dict[str, Any]) -> None:
+    """A new ``articles`` row."""
+    _write(db, "INSERT", "articles", row)
+
+
+def update_article(db: Database, row: dict[str, Any]) -> None:
+    """Overwrite the given columns of the article ``row["url"]``."""
+    _write(db, "UPDATE", "articles", row, key="url")
+
+
+def add_version(db: Database, version: dict[str, Any]) -> None:
+    """A row of ``article_versions`` (url, run_id, captured_at, content_hash, title, lead, body)."""
+    _write(db, "INSERT", "article_versions", version)
+
+
+def save_view_point(db: Database, point: dict[str, Any]) -> None:
+    """An article's view count as seen by one run from one source (page or most_read); a replay overwrites it."""
+    _write(db, "UPSERT", "article_views", point, key="url, run_id, source")
+
+
+def resolve_errors(db: Database, url: str, fetched_url: str, resolved_at: str) -> None:
+    """Mark the failures of a page resolved now that it is stored (by its canonical or fetched URL)."""
+    db.execute(
+        "UPDATE crawl_errors SET resolved_at = ? WHERE resolved_at IS NULL AND url IN (?, ?)",
+        [resolved_at, url, fetched_url],
+    )
+
+
+def save_validators(db: Database, validators: dict[str, Any]) -> None:
+    """ETag and Last-Modified of a page's last full download (url, etag, last_modified, updated_at)."""
+    _write(db, "UPSERT", "http_validators", validators, key="url")
+
+
+def save_snapshot(db: Database, table: Literal["most_read", "rates"], row: dict[str, Any]) -> None:
+    """One row of a run's snapshot, keyed by run and rank or currency, so a replay overwrites it."""
+    _write(db, "UPSERT", table, row, key=f"run_id, {SNAPSHOT_KEYS[table]}")
+
+
+def delete_versions_since(db: Database, urls: Iterable[str], since: str) -> None:
+    """Drop these articles' versions captured at or after ``since``, for reparse to rebuild them from the pages.
+
+    One statement (so one transaction); the URLs travel as one JSON parameter.
+    """
+    where = "captured_at >= ? AND url IN (SELECT value FROM json_each(?))"
+    db["article_versions"].delete_where(where, [since, json.dumps(sorted(urls), ensure_ascii=False)])
+
+
+# --- prepared statements of the store (see the module's docstring for why they are hand-written) ---
+
+
+def _write(db: Database, verb: str, table: str, row: dict[str, Any], key: str | None = None) -> None:
+    """One parameterised write; the SQL is built from our own table and column names, once."""
+    values = list(row.values())
+    if verb == "UPDATE" and key:
+        values.append(row[key])
+    db.execute(_sql(verb, table, tuple(row), key), values)
+
+
+@cache
+def _sql(verb: str, table: str, columns: tuple[str, ...], key: str | None) -> str:
+    """INSERT, UPDATE (by ``key``) or UPSERT (on conflict of ``key``) for these columns."""
+    names = ", ".join(f"[{c}]" for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    if verb == "INSERT":
+        return f"INSERT INTO [{table}] ({names}) VALUES ({marks})"
+    if verb == "UPDATE":
+        sets = ", ".join(f"[{c}] = ?" for c in columns)
+        return f"UPDATE [{table}] SET {sets} WHERE [{key}] = ?"
+    updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in columns)
+    return f"INSERT INTO [{table}] ({names}) VALUES ({marks}) ON CONFLICT ({key}) DO UPDATE SET {updates}"
