@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from crawler.fields import KZ_TZ
 from crawler.items import Article, MostReadEntry, RateQuote
-from crawler.pages.dispatch import parse_page
 from mirror.site import Site, render_article, render_home, render_listing
+from pipelines.preview import parse_page
 from pipelines.validate import Rejected, check_item
 
 BASE = "https://informburo.kz"

@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from crawler.fields import canonical_url
-from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
+import ast
+from datetime import datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import crawler.pages
+from crawler.fields import KZ_TZ, canonical_url
+from crawler.items import Article
+from crawler.pages import parse_article, parse_feed, parse_listing, parse_most_read, parse_rates, versions
+from crawler.pages.dispatch import raw_items
+from crawler.pages.versions import PageVersion, check_registry, parser_for, pick, version_for, version_named
 from mirror.site import Site, render_article, render_listing
 from pipelines.normalize import normalize_item
 
@@ -110,3 +122,137 @@ def test_a_garbled_attribute_does_not_break_the_sidebar() -> None:
     )
     [entry] = parse_most_read(html, "https://informburo.kz/")
     assert (entry.rank, entry.title, entry.url) == ("1", "T", "https://informburo.kz/novosti/x")
+
+
+# -- dated versions --------------------------------------------------------------
+
+REDESIGN = datetime(2026, 6, 1, tzinfo=KZ_TZ)
+
+
+def fake(name: str) -> Any:
+    """A parser that says which version it is."""
+
+    def parse(page: Any, url: str, captured_at: str | None = None, listing_published: str | None = None) -> Article:
+        return Article(url=url, title=name, captured_at=captured_at)
+
+    return parse
+
+
+def test_every_page_type_has_versions_with_no_gap_and_no_overlap() -> None:
+    assert set(versions.VERSIONS) == {"article", "listing", "most_read", "rates", "feed"}
+    for page_type, chain in versions.VERSIONS.items():
+        assert chain, page_type
+        assert chain[0].valid_from is None and chain[-1].valid_until is None, f"{page_type}: a moment with no version"
+        for old, new in pairwise(chain):
+            assert old.valid_until is not None and old.valid_until == new.valid_from, f"{page_type}: {old} {new}"
+        assert len({v.name for v in chain}) == len(chain), f"{page_type}: a version name twice"
+
+
+def test_todays_extractors_are_v1_and_the_package_exports_the_current_versions() -> None:
+    current = {
+        "article": parse_article,
+        "listing": parse_listing,
+        "most_read": parse_most_read,
+        "rates": parse_rates,
+        "feed": parse_feed,
+    }
+    for page_type, parse in current.items():
+        assert version_named(page_type, "v1").parse is parse
+        assert parser_for(page_type) is parse, f"crawler.pages.parse_* must be the current {page_type} version"
+    assert crawler.pages.parse_article is parser_for("article", "2026-01-16T10:52:00+05:00")
+
+
+def test_a_second_version_is_picked_by_the_fetch_date(monkeypatch: pytest.MonkeyPatch) -> None:
+    two = (PageVersion("v1", None, REDESIGN, fake("v1")), PageVersion("v2", REDESIGN, None, fake("v2")))
+    monkeypatch.setattr(versions, "VERSIONS", check_registry({**versions.VERSIONS, "article": two}))
+    before, after = REDESIGN - timedelta(seconds=1), REDESIGN + timedelta(days=30)
+    assert version_for("article", before).name == "v1"
+    assert version_for("article", REDESIGN).name == "v2"  # half-open: the boundary is the new version's
+    assert version_for("article", "2026-05-31T23:59:59+05:00").name == "v1"
+    assert version_for("article", "2026-05-31T19:00:00Z").name == "v2"  # 00:00 in Kazakhstan
+    assert version_for("article", "2026-05-31T23:59:59").name == "v1"  # no offset: the site's time
+    assert version_for("article").name == ("v2" if datetime.now(KZ_TZ) >= REDESIGN else "v1")
+    assert parser_for("article", after)(None, "u").title == "v2"
+    assert version_for("listing", before).name == "v1"  # other page types keep their own versions
+    # the dispatcher picks by the crawl time too
+    html = "<html><body><h1>T</h1></body></html>"
+    url = "https://informburo.kz/novosti/x"
+    assert raw_items(html, url, before)[0].title == "v1" and raw_items(html, url, after)[0].title == "v2"
+    assert raw_items(html, url, after, {"article": "v1"})[0].title == "v1"
+    with pytest.raises(ValueError):
+        raw_items(html, url, after, {"article": "v3"})
+
+
+def test_a_moment_outside_every_range_gets_the_nearest_end() -> None:
+    start, end = datetime(2020, 1, 1, tzinfo=KZ_TZ), datetime(2030, 1, 1, tzinfo=KZ_TZ)
+    chain = (PageVersion("v1", start, REDESIGN, fake("v1")), PageVersion("v2", REDESIGN, end, fake("v2")))
+    check_registry({"article": chain})
+    assert pick(chain, start - timedelta(days=1)).name == "v1"
+    assert pick(chain, start).name == "v1"
+    assert pick(chain, end - timedelta(seconds=1)).name == "v2"
+    assert pick(chain, end + timedelta(days=1)).name == "v2"
+    assert all(pick(chain, at).covers(at) for at in (start, REDESIGN, end - timedelta(seconds=1)))
+
+
+@pytest.mark.parametrize(
+    "chain",
+    [
+        # a gap
+        (
+            PageVersion("v1", None, REDESIGN, fake("v1")),
+            PageVersion("v2", REDESIGN + timedelta(days=1), None, fake("v2")),
+        ),
+        # an overlap
+        (
+            PageVersion("v1", None, REDESIGN, fake("v1")),
+            PageVersion("v2", REDESIGN - timedelta(days=1), None, fake("v2")),
+        ),
+        # an open end between two versions
+        (PageVersion("v1", None, None, fake("v1")), PageVersion("v2", REDESIGN, None, fake("v2"))),
+        # one name twice
+        (PageVersion("v1", None, REDESIGN, fake("v1")), PageVersion("v1", REDESIGN, None, fake("v2"))),
+        # no version at all
+        (),
+    ],
+)
+def test_the_registry_refuses_gaps_overlaps_and_reused_names(chain: tuple[PageVersion, ...]) -> None:
+    with pytest.raises(ValueError):
+        check_registry({"article": chain})
+
+
+def test_a_version_range_is_aware_and_not_empty() -> None:
+    with pytest.raises(ValueError):
+        PageVersion("v1", datetime(2026, 1, 1), None, fake("v1"))
+    with pytest.raises(ValueError):
+        PageVersion("v1", REDESIGN, REDESIGN, fake("v1"))
+
+
+def test_unknown_page_types_and_version_names_are_value_errors() -> None:
+    with pytest.raises(ValueError):
+        parser_for("comments")
+    with pytest.raises(ValueError):
+        version_for("sidebar", "2026-01-16T10:52:00+05:00")
+    with pytest.raises(ValueError):
+        version_named("article", "v9")
+    with pytest.raises(ValueError):
+        parser_for("article", "16 января 2026")
+
+
+# -- layers ----------------------------------------------------------------------
+
+ABOVE = ("pipelines", "storage", "crawler.spiders", "crawler.runner", "crawler.reparse", "jobs", "cli", "scheduler")
+
+
+def test_page_objects_import_nothing_above_them() -> None:
+    """Extraction is pure: no pipelines, storage or spiders, not even inside a function."""
+    found = []
+    for path in sorted(Path(crawler.pages.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if any(n == m or n.startswith(m + ".") for m in ABOVE)]
+    assert not found
