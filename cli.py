@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import socket
 import sys
@@ -22,7 +21,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 3
 EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 
-DEFAULT_BASE_URL = "https://informburo.kz"
 DEMO_PORT = 8765
 
 
@@ -37,12 +35,38 @@ def _settings_pairs(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def cmd_crawl(args: argparse.Namespace) -> int:
-    from crawler.runner import crawl_settings, run_crawl
+def _config(args: argparse.Namespace) -> Any:
+    """The merged configuration (core/config.py) of a command's ``--config``, ``--db``,
+    ``--base-url`` and ``--redis-url``; ``None`` after one line on stderr when it is wrong."""
+    from core.config import load_config
 
-    overrides = _settings_pairs(args.set)
-    settings = crawl_settings(args.db, args.base_url, args.max_pages, overrides)
-    outcome = run_crawl(settings, only=args.only)
+    try:
+        return load_config(
+            getattr(args, "config", None),
+            db=getattr(args, "db", None),
+            base_url=getattr(args, "base_url", None),
+            redis_url=getattr(args, "redis_url", None),
+        )
+    except (OSError, ValueError) as exc:
+        print(f"informburo: bad configuration: {exc}", file=sys.stderr)
+        return None
+
+
+def _crawl_settings(args: argparse.Namespace, config: Any, max_pages: int | None = None) -> Any:
+    """Scrapy settings of a run: the project's, then the config's, then ``-s`` on top."""
+    from jobs.crawl import crawl_settings
+
+    overrides = {**config.crawl_settings(), **_settings_pairs(args.set)}
+    return crawl_settings(config.db, config.base_url, max_pages, overrides)
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from jobs.crawl import run_crawl
+
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    outcome = run_crawl(_crawl_settings(args, config, args.max_pages), only=args.only)
     return _report(outcome)
 
 
@@ -65,10 +89,8 @@ def _report(outcome: Any) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import scheduler
 
-    try:
-        config = scheduler.load_config(args.config, db=args.db, base_url=args.base_url)
-    except (OSError, ValueError) as exc:
-        print(f"informburo: bad configuration: {exc}", file=sys.stderr)
+    config = _config(args)
+    if config is None:
         return EXIT_USAGE
     return scheduler.Daemon(config).serve()
 
@@ -84,7 +106,7 @@ def _free_port(preferred: int) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from crawler.runner import crawl_settings, run_crawl
+    from jobs.crawl import crawl_settings, run_crawl
     from mirror.server import MirrorServer
 
     with MirrorServer(port=_free_port(DEMO_PORT)) as server:
@@ -108,25 +130,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def print_summary(db_path: str) -> None:
     from storage.db import open_database
+    from storage.ledger import latest_snapshot, table_counts
 
     db = open_database(db_path, create=False)
     try:
         print(f"\n{db_path}:")
-        for table in ("articles", "most_read", "rates", "crawl_runs", "crawl_errors", "rejects"):
-            print(f"  {table:<13} {db[table].count:>6} rows")
-        run = db.execute("SELECT max(id) FROM crawl_runs").fetchone()[0]
+        tables = ("articles", "most_read", "rates", "crawl_runs", "crawl_errors", "rejects")
+        for table, count in table_counts(db, tables).items():
+            print(f"  {table:<13} {count:>6} rows")
+        latest = latest_snapshot(db)
         print("\nMost read, latest snapshot:")
-        for row in db.query(
-            "SELECT rank, emoji, title, views FROM most_read"
-            " WHERE run_id = (SELECT max(run_id) FROM most_read) ORDER BY rank LIMIT 5"
-        ):
+        for row in latest["most_read"]:
             print(f"  {row['rank']:>2}. {row['emoji'] or ''} {row['title']} ({row['views']} views)")
         print("Rates, latest snapshot (tenge, buy / sell):")
-        for row in db.query(
-            "SELECT currency, buy, sell FROM rates WHERE run_id = (SELECT max(run_id) FROM rates) ORDER BY currency"
-        ):
+        for row in latest["rates"]:
             print(f"  {row['currency']}: {row['buy']} / {row['sell']}")
-        print(f"Latest run: {json.dumps(db['crawl_runs'].get(run), ensure_ascii=False)}")
+        print(f"Latest run: {json.dumps(latest['run'], ensure_ascii=False)}")
     finally:
         db.close()
 
@@ -134,10 +153,12 @@ def print_summary(db_path: str) -> None:
 def cmd_status(args: argparse.Namespace) -> int:
     from storage.db import open_database
 
-    settings = None
-    if args.redis_url or args.config or os.environ.get("INFORMBURO_REDIS_URL"):
-        args.base_url, args.set = None, []
-        settings = _distributed(args, quiet_when_off=True)  # None: distributed mode is off
+    args.base_url, args.set = None, []
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    args.db = config.db
+    settings = _distributed(args, quiet_when_off=True) if config.redis_url else None  # distributed mode
     try:
         db = open_database(args.db, create=False)
     except FileNotFoundError as exc:
@@ -157,10 +178,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def print_runs(db: Any, path: str, limit: int) -> None:
     """The database part of ``informburo status``: latest runs, jobs and errors."""
-    from storage.db import recent_runs
+    from storage.ledger import job_states, latest_errors, recent_runs, table_counts
 
     runs = recent_runs(db, limit)
-    counts = {t: db[t].count for t in ("articles", "most_read", "rates")}
+    counts = table_counts(db, ("articles", "most_read", "rates"))
     print(f"{path}: {counts['articles']} articles, {counts['most_read']} most-read rows, {counts['rates']} rate rows")
     header = ("run", "started", "finished", "status", "pages", "stored", "rejected", "errors", "fallback")
     print("{:>5}  {:<25} {:<25} {:<11} {:>5} {:>6} {:>8} {:>6} {:>8}".format(*header))
@@ -173,23 +194,19 @@ def print_runs(db: Any, path: str, limit: int) -> None:
     for r in runs:
         if r["warning"]:
             print(f"WARNING run {r['id']}: {r['warning']}")
-    jobs = list(db.query("SELECT * FROM scheduler_jobs ORDER BY name"))
+    jobs = job_states(db)
     if jobs:
         print("scheduled jobs (as the daemon last recorded them):")
         print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} next run")
         for job in jobs:
-            last = db.execute(
-                "SELECT id, status, started_at FROM crawl_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
-                [job["name"]],
-            ).fetchone()
-            run_id, outcome, started = last if last else ("-", "-", "-")
+            run_id, outcome, started = (job["last_run"] or "-", job["last_status"] or "-", job["last_started"] or "-")
             print(
                 f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25}"
                 f" {job['next_run_at'] or '-'}"
             )
     if not runs:
         print("no runs yet")
-    errors = list(db.query("SELECT run_id, stage, http_status, url, reason FROM crawl_errors ORDER BY id DESC LIMIT 5"))
+    errors = latest_errors(db, 5)
     if errors:
         print("latest errors:")
         for e in errors:
@@ -199,8 +216,8 @@ def print_runs(db: Any, path: str, limit: int) -> None:
 def cmd_parse(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from crawler.fields import KZ_TZ
-    from crawler.pages.dispatch import parse_page
+    from core.clock import KZ_TZ
+    from pipelines.preview import parse_page
 
     try:
         page = Path(args.file).read_bytes()
@@ -253,17 +270,15 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from scrapy.crawler import Crawler
     from tqdm import tqdm
 
-    from crawler.runner import crawl_settings, run_crawl
+    from jobs.crawl import run_crawl
 
     if (args.pages is None) == (args.until is None):
         print("informburo: backfill takes --pages N or --until DATE", file=sys.stderr)
         return EXIT_USAGE
-    jobdir = Path(args.jobdir or f"{args.db}.backfill")
-    overrides: dict[str, Any] = {
-        **_settings_pairs(args.set),
-        **backfill_settings(args.pages, args.until),
-        "JOBDIR": str(jobdir),  # Scrapy keeps the pending requests here: run again to resume
-    }
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    jobdir = Path(args.jobdir or f"{config.db}.backfill")
     if jobdir.exists():
         print(f"Resuming the backfill kept in {jobdir}", file=sys.stderr)
     bar = tqdm(total=args.pages, unit="listing page", desc="backfill", disable=None)
@@ -276,9 +291,13 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
         crawler.signals.connect(seen, signal=signals.response_received, weak=False)
 
-    settings = crawl_settings(args.db, args.base_url, None, overrides)
+    settings = _crawl_settings(args, config)
+    # Scrapy keeps the pending requests in JOBDIR: run again to resume.
+    settings.set("JOBDIR", str(jobdir), priority="cmdline")
     try:
-        outcome = run_crawl(settings, only="articles", on_crawler=progress)
+        outcome = run_crawl(
+            settings, only="articles", max_pages=args.pages, backfill=True, until=args.until, on_crawler=progress
+        )
     finally:
         bar.close()
     if outcome.ok and jobdir.exists():
@@ -286,22 +305,12 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return _report(outcome)
 
 
-def backfill_settings(pages: int | None, until: str | None) -> dict[str, Any]:
-    """A backfill's walk, for ``backfill`` and a distributed ``seed`` alike: N listing pages, or back
-    to a date, never stopping early at a page of stored articles."""
-    return {
-        "INFORMBURO_BACKFILL": True,
-        "INFORMBURO_BACKFILL_UNTIL": until,
-        "INFORMBURO_MAX_PAGES": pages or 100_000,  # --until: as deep as it takes
-    }
-
-
 def cmd_reparse(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from crawler.reparse import reparse
+    from core.clock import since_bound
+    from jobs.reparse import reparse
     from storage.archive import archive_path
-    from storage.export import since_bound
     from storage.lock import LockTimeoutError
 
     archive = Path(args.archive) if args.archive else archive_path(args.db)
@@ -336,16 +345,10 @@ def cmd_reparse(args: argparse.Namespace) -> int:
 def _distributed(args: argparse.Namespace, *, quiet_when_off: bool = False) -> Any:
     """Settings of a distributed-mode command: config file, then its options, then ``-s``;
     ``None`` (after saying why, unless ``quiet_when_off``) when no Redis URL is configured."""
-    import scheduler
-    from crawler.runner import crawl_settings
-
-    try:
-        config = scheduler.load_config(args.config, db=args.db, base_url=args.base_url, redis_url=args.redis_url)
-    except (OSError, ValueError) as exc:
-        print(f"informburo: bad configuration: {exc}", file=sys.stderr)
+    config = _config(args)
+    if config is None:
         return None
-    overrides = {**config.crawl_settings(), **_settings_pairs(args.set)}
-    settings = crawl_settings(config.db, config.base_url, getattr(args, "max_pages", None), overrides)
+    settings = _crawl_settings(args, config)
     if not settings.get("INFORMBURO_REDIS_URL"):
         if quiet_when_off:
             return None
@@ -368,8 +371,8 @@ def _stop_on_signals() -> Any:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from crawler.distributed import REDIS_DOWN, connect, keys_of, push_seed
-    from crawler.spiders.informburo import parse_parts, plan_seed
+    from crawler.distributed import REDIS_DOWN
+    from jobs.seed import seed_run
 
     settings = _distributed(args)
     if settings is None:
@@ -377,32 +380,28 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if args.pages is not None and args.until is not None:
         print("informburo: seed takes --pages N or --until DATE, not both", file=sys.stderr)
         return EXIT_USAGE
+    backfill = args.pages is not None or args.until is not None
+    max_pages = args.pages if backfill else args.max_pages
     try:
-        parts = parse_parts(args.only)
-        if args.pages is not None or args.until is not None:
-            settings.setdict(backfill_settings(args.pages, args.until), priority="cmdline")
-        seed = plan_seed(settings, parts)
+        run, plan = seed_run(settings, args.only, max_pages=max_pages, backfill=backfill, until=args.until)
     except ValueError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    job = settings.get("INFORMBURO_JOB")
-    try:
-        run = push_seed(
-            connect(settings["INFORMBURO_REDIS_URL"]), keys_of(settings), seed, job, settings["INFORMBURO_DB"]
-        )
     except REDIS_DOWN as exc:
         print(f"informburo: Redis unavailable, nothing seeded: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    job = settings.get("INFORMBURO_JOB")
     if run is None:
         print(f"job {job}: its previous run is still open on the shared queue; not seeding another")
     else:
+        seed = plan.seed()
         print(f"seeded run {run}: {', '.join(seed['parts'])} of {seed['base_url']} (walk {seed['walk']})")
     return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from crawler.distributed import wait_for_redis, worker_settings
-    from crawler.runner import run_worker
+    from jobs.crawl import run_worker
 
     settings = _distributed(args)
     if settings is None:
@@ -420,7 +419,7 @@ def cmd_store(args: argparse.Namespace) -> int:
     import logging
 
     from crawler.distributed import keys_of, wait_for_redis
-    from pipelines.drain import Drain
+    from jobs.drain import Drain
 
     settings = _distributed(args)
     if settings is None:
@@ -471,16 +470,19 @@ def _add_distributed(parser: argparse.ArgumentParser, db: bool = True) -> None:
         "--redis-url", default=None, help="the shared Redis, e.g. redis://host:6379/0 (default: config)"
     )
     if db:
-        _add_db(parser, None)
-    parser.add_argument("--base-url", default=None, help="site to collect (default from config)")
-    _add_set(parser)
+        _add_db(parser, config=True)
+    _add_site(parser)
 
 
-def _add_db(parser: argparse.ArgumentParser, default: str | None) -> None:
-    from storage.db import DEFAULT_DB
+def _add_db(parser: argparse.ArgumentParser, config: bool = False) -> None:
+    from core.names import DEFAULT_DB
 
-    text = f"SQLite file (default {DEFAULT_DB})" if default else f"SQLite file (default from config, else {DEFAULT_DB})"
-    parser.add_argument("--db", default=default, help=text)
+    where = "config, else INFORMBURO_DB, else" if config else "INFORMBURO_DB, else"
+    parser.add_argument("--db", default=None, help=f"SQLite file (default from {where} {DEFAULT_DB})")
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None, help="TOML config (db, base_url, politeness, [settings])")
 
 
 def _add_set(parser: argparse.ArgumentParser) -> None:
@@ -490,13 +492,15 @@ def _add_set(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_site(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help=f"site to collect (default {DEFAULT_BASE_URL})")
+    from core.names import DEFAULT_BASE_URL
+
+    text = f"site to collect (default from config, else INFORMBURO_BASE_URL, else {DEFAULT_BASE_URL})"
+    parser.add_argument("--base-url", default=None, help=text)
     _add_set(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from storage.browse import DEFAULT_PORT, port_number
-    from storage.db import DEFAULT_DB
 
     parser = argparse.ArgumentParser(
         prog="informburo", description="Collect an Informburo-style news site into SQLite."
@@ -506,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     crawl = sub.add_parser(
         "crawl", help="one collection pass: new articles, most-read sidebar, rates (what cron calls)"
     )
-    _add_db(crawl, DEFAULT_DB)
+    _add_config(crawl)
+    _add_db(crawl, config=True)
     _add_site(crawl)
     crawl.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
     crawl.add_argument(
@@ -515,13 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.set_defaults(func=cmd_crawl)
 
     run = sub.add_parser("run", help="the daemon: collect on a schedule until SIGTERM/SIGINT")
-    _add_db(run, None)
+    _add_db(run, config=True)
     run.add_argument("--base-url", default=None, help="site to collect (default from config)")
     run.add_argument("--config", default=None, help="TOML schedule (default: config/informburo.toml's values)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="collect the shipped mirror once and say how to open the result")
-    _add_db(demo, DEFAULT_DB)
+    _add_db(demo)
     demo.set_defaults(func=cmd_demo)
 
     parse = sub.add_parser("parse", help="print the items of a saved page as JSON lines (no crawl, no database)")
@@ -531,7 +536,8 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
 
     backfill = sub.add_parser("backfill", help="a first import: walk older listing pages (resumable)")
-    _add_db(backfill, DEFAULT_DB)
+    _add_config(backfill)
+    _add_db(backfill, config=True)
     _add_site(backfill)
     backfill.add_argument("--pages", type=int, default=None, help="how many listing pages to walk")
     backfill.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
@@ -541,13 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.set_defaults(func=cmd_backfill)
 
     reparse = sub.add_parser("reparse", help="rebuild articles and their versions from the raw-page archive")
-    _add_db(reparse, DEFAULT_DB)
+    _add_db(reparse)
     reparse.add_argument("--since", default=None, help="only pages fetched at or after this date or ISO time")
     reparse.add_argument("--archive", default=None, help="the archive file (default: <db>.archive.db beside it)")
     reparse.set_defaults(func=cmd_reparse)
 
     export = sub.add_parser("export", help="stream a table as JSON lines or CSV")
-    _add_db(export, DEFAULT_DB)
+    _add_db(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="jsonl (default) or csv")
     export.add_argument("--table", required=True, help="articles, most_read, rates, article_versions, article_views, …")
     export.add_argument("--since", default=None, help="only rows at or after this date (YYYY-MM-DD) or ISO time")
@@ -555,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     status = sub.add_parser("status", help="the last runs and what they stored (and the shared queue, if distributed)")
-    _add_db(status, DEFAULT_DB)
+    _add_db(status, config=True)
     status.add_argument("--config", default=None, help="TOML config; its redis_url adds the distributed state")
     status.add_argument("--redis-url", default=None, help="show the shared queue, workers and store of this Redis")
     status.add_argument("--limit", type=int, default=10, help="how many runs to list")
@@ -578,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
     store.set_defaults(func=cmd_store)
 
     serve = sub.add_parser("serve", help="browse the database in Datasette on 127.0.0.1, read-only, with charts")
-    _add_db(serve, DEFAULT_DB)
+    _add_db(serve)
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     serve.set_defaults(func=cmd_serve)
     return parser
@@ -587,6 +593,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "db", "") is None and not hasattr(args, "config"):  # commands that read no config file
+        from core.config import load_config
+
+        args.db = load_config().db
     if getattr(args, "set", None) is not None:
         try:
             _settings_pairs(args.set)

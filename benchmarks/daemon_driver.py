@@ -19,10 +19,11 @@ from typing import Any
 
 import scheduler
 from benchmarks.common import self_rss_mb
+from core.config import Config
 
 
 class MeasuredDaemon(scheduler.Daemon):
-    def __init__(self, config: scheduler.Config, runs: int) -> None:
+    def __init__(self, config: Config, runs: int) -> None:
         super().__init__(config)
         self.runs = runs
         self.samples: list[dict[str, Any]] = []
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trivial", action="store_true", help="each run's child is `python -c pass`")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    config = scheduler.Config(
+    config = Config(
         db=args.db,
         base_url=args.base_url,
         log_file=None,

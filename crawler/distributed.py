@@ -46,7 +46,8 @@ from scrapy_redis.dupefilter import RFPDupeFilter
 from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
-from crawler.fields import now_kz
+from core.clock import now_kz
+from core.plan import RunPlan
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
 
 logger = logging.getLogger(__name__)
@@ -517,29 +518,22 @@ class WorkerExtension:
 # --- the seeder's and the operator's side: no Scrapy here ---
 
 
-def push_seed(server: redis.Redis, keys: Keys, seed: dict[str, Any], job: str | None, db_path: str) -> str | None:
-    """Queue one run's seed for the workers; its run key, or None when a run of this job is still open.
+def push_seed(server: redis.Redis, keys: Keys, plan: RunPlan, job: str | None) -> str | None:
+    """Queue one run's plan for the workers; its run key, or None when a run of this job is still open.
 
     Skipping an open job's seed is the daemon's ``coalesce`` in distributed form: a slow run
     is not stacked with copies of itself. The workers' known-URL set is filled from the
-    database when Redis has none (a new Redis, or one that lost its data).
+    plan when Redis has none (a new Redis, or one that lost its data).
     """
     if job:
         for info in server.hvals(keys.runs):
             if json.loads(info).get("job") == job:
                 return None
     if not server.exists(keys.known):
-        from storage.db import known_article_urls
-
-        urls = sorted(known_article_urls(db_path))
+        urls = sorted(plan.known_urls)
         for start in range(0, len(urls), 1000):
             server.sadd(keys.known, *urls[start : start + 1000])
-    if seed.get("retry") or seed.get("recheck"):
-        from storage.db import http_validators
-
-        validators = http_validators(db_path)
-        wanted = set(seed.get("retry", [])) | set(seed.get("recheck", []))
-        seed["validators"] = {url: validators[url] for url in wanted if url in validators}
+    seed = plan.seed()
     run = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     info = {"job": job, "parts": seed["parts"], "at": now_kz()}
     with server.pipeline(transaction=True) as pipe:

@@ -16,10 +16,10 @@ from scrapy.http import Request, Response
 from scrapy.settings import BaseSettings
 from scrapy.utils.response import response_status_message
 
-from storage.db import http_validators
-
 logger = logging.getLogger(__name__)
 
+#: The longest wait before a retry, whatever a site's Retry-After asks.
+RETRY_MAX_DELAY = 30.0
 #: How a refused request's reason starts (the spider records these, unlike robots.txt refusals).
 REFUSED = "refused"
 
@@ -28,12 +28,11 @@ class ConditionalRequestMiddleware:
     """Sends ``If-None-Match`` / ``If-Modified-Since`` for article pages fetched before.
 
     The validators (``ETag``, ``Last-Modified``) are what the store kept from each page's
-    last full download; a ``304 Not Modified`` answer reaches the spider, which skips it.
+    last full download, read into the run's plan; a ``304 Not Modified`` answer reaches the spider, which skips it.
     """
 
     def __init__(self, crawler: Crawler) -> None:
-        # A worker of distributed mode has no database: its seeds carry the validators in request meta.
-        self.db_path = None if crawler.settings.getbool("INFORMBURO_WORKER") else crawler.settings.get("INFORMBURO_DB")
+        self.crawler = crawler
         self.validators: dict[str, tuple[str | None, str | None]] = {}
 
     @classmethod
@@ -43,8 +42,10 @@ class ConditionalRequestMiddleware:
         return mw
 
     def spider_opened(self) -> None:
-        if self.db_path:
-            self.validators = http_validators(self.db_path)
+        # From the run's plan (built under the writer lock by the job); a worker of distributed
+        # mode has no plan of its own: its seeds carry the validators in request meta.
+        plan = getattr(self.crawler.spider, "plan", None)
+        self.validators = plan.validators if plan is not None else {}
 
     def process_request(self, request: Request) -> None:
         if not request.meta.get("archive"):  # article pages only
@@ -85,13 +86,13 @@ class AllowedHostsMiddleware:
 
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, with a wait before each: ``Retry-After`` when the site sends one
-    (429, 503), else exponential backoff; never longer than ``INFORMBURO_RETRY_MAX_DELAY``.
+    (429, 503), else exponential backoff; never longer than ``RETRY_MAX_DELAY`` seconds.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
         self.backoff = settings.getfloat("INFORMBURO_RETRY_BACKOFF")
-        self.max_delay = settings.getfloat("INFORMBURO_RETRY_MAX_DELAY")
+        self.max_delay = RETRY_MAX_DELAY
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:

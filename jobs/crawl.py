@@ -1,18 +1,30 @@
-"""Running one collection pass: the one function that the CLI, cron and the daemon share."""
+"""Running one collection pass: the one function that the CLI, cron and the daemon share.
+
+The job takes the writer lock first, plans the run from the database (one open), then
+runs Scrapy with that plan; the store pipeline opens the database once more to write,
+taking the same (re-entrant) lock. So a run that waited for another writer plans from
+what that writer stored, never from what was there before it waited.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import Settings
 from twisted.python.failure import Failure
 
+from core.clock import now_kz
+from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED, parse_parts
+from core.plan import RunPlan
 from crawler.spiders.informburo import InformburoSpider
-from pipelines.store import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
+from jobs.plan import plan_run
+from storage.db import writer
+from storage.ledger import finish_run, record_error, start_run
 from storage.lock import LockTimeoutError, WriterLock
 
 logger = logging.getLogger(__name__)
@@ -50,19 +62,73 @@ def crawl_settings(
     return settings
 
 
+def plan_from_settings(
+    settings: Settings,
+    parts: set[str],
+    *,
+    max_pages: int | None = None,
+    backfill: bool = False,
+    until: str | None = None,
+) -> RunPlan:
+    """Open the database under the writer lock, plan the run, close it.
+
+    ``max_pages`` defaults to ``INFORMBURO_MAX_PAGES`` (a backfill without it walks as deep
+    as ``until`` takes it). With no database yet there is nothing to read: the plan is a
+    first run's, and the database is left for the writer to create (on a nearly full disk,
+    creating it twice would cost the space the run's own row needs).
+    """
+    path = settings.get("INFORMBURO_DB")
+    if max_pages is None and not backfill:
+        max_pages = settings.getint("INFORMBURO_MAX_PAGES")
+    base_url = settings.get("INFORMBURO_BASE_URL")
+    options: dict[str, Any] = {"max_pages": max_pages, "backfill": backfill, "until": until}
+    options["recheck_days"] = settings.getfloat("INFORMBURO_RECHECK_DAYS")
+    if not Path(path).exists():
+        return plan_run(None, parts, base_url, **options)
+    with writer(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")) as db:
+        return plan_run(db, parts, base_url, **options)
+
+
 def run_crawl(
-    settings: Settings, only: str | None = None, on_crawler: Callable[[Crawler], None] | None = None
+    settings: Settings,
+    only: str | None = None,
+    *,
+    max_pages: int | None = None,
+    backfill: bool = False,
+    until: str | None = None,
+    on_crawler: Callable[[Crawler], None] | None = None,
 ) -> RunOutcome:
     """Run one pass in this process (Scrapy's reactor cannot restart: call once per process).
 
-    ``on_crawler`` may connect to the crawler's signals first (the backfill's progress bar).
+    Holds the writer lock from planning to the run's last write. ``on_crawler`` may
+    connect to the crawler's signals first (the backfill's progress bar).
     """
+    path = settings.get("INFORMBURO_DB")
+    try:
+        lock = WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
+    except LockTimeoutError as exc:
+        return RunOutcome(run_id=None, status="locked", reason=str(exc), stats={})
+    except OSError as exc:  # a read-only or vanished directory: nothing can be recorded there
+        reason = str(exc) if exc.filename else (exc.strerror or str(exc))
+        return RunOutcome(run_id=None, status="failed", reason=reason, stats={})
+    try:
+        try:
+            plan = plan_from_settings(settings, parse_parts(only), max_pages=max_pages, backfill=backfill, until=until)
+        except Exception as exc:  # unreadable database, bad options: a failed run with the reason
+            reason = f"{type(exc).__name__}: {exc}"
+            return RunOutcome(run_id=record_stillborn_run(settings, reason), status="failed", reason=reason, stats={})
+        return _crawl(settings, plan, on_crawler)
+    finally:
+        lock.release()
+
+
+def _crawl(settings: Settings, plan: RunPlan, on_crawler: Callable[[Crawler], None] | None) -> RunOutcome:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(InformburoSpider)
     if on_crawler:
         on_crawler(crawler)
     failures: list[Failure] = []
-    deferred = process.crawl(crawler, only=only)
+    deferred = process.crawl(crawler, plan=plan)
     deferred.addErrback(failures.append)
     process.start()
     try:
@@ -71,9 +137,7 @@ def run_crawl(
         stats = {}
     status = stats.get(STAT_STATUS) or "failed"
     reason = None
-    if failures and failures[0].check(LockTimeoutError):
-        status, reason = "locked", failures[0].getErrorMessage()
-    elif failures:
+    if failures:
         reason = f"{failures[0].type.__name__}: {failures[0].getErrorMessage()}"
     elif status == "failed":
         reason = (
@@ -91,24 +155,14 @@ def run_crawl(
 
 def record_stillborn_run(settings: Settings, reason: str) -> int | None:
     """A pass that failed before it could open its run still gets a ``failed`` row, with the reason."""
-    from crawler.fields import now_kz
-    from storage.db import finish_run, open_database, start_run
-
     path = settings.get("INFORMBURO_DB")
     try:
-        with WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")):
-            db = open_database(path)
-            try:
-                now = now_kz()
-                run_id = start_run(db, now, job=settings.get("INFORMBURO_JOB"))
-                db["crawl_errors"].insert(
-                    {"run_id": run_id, "url": settings.get("INFORMBURO_BASE_URL"), "stage": "start",
-                     "reason": reason, "http_status": None, "captured_at": now}
-                )  # fmt: skip
-                finish_run(db, run_id, status="failed", finished_at=now)
-                return run_id
-            finally:
-                db.close()
+        with writer(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")) as db:
+            now = now_kz()
+            run_id = start_run(db, now, job=settings.get("INFORMBURO_JOB"))
+            record_error(db, run_id, settings.get("INFORMBURO_BASE_URL"), "start", reason, None, now)
+            finish_run(db, run_id, status="failed", finished_at=now)
+            return run_id
     except Exception as exc:  # the database itself is the problem: nothing more to record
         logger.error("could not record the failed run in %s: %s", path, exc)
         return None

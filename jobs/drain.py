@@ -25,12 +25,13 @@ from typing import Any
 
 import redis
 
+from core.clock import now_kz
 from crawler.distributed import REDIS_DOWN, Keys, item_from_envelope
-from crawler.fields import now_kz
 from crawler.items import PageError
 from pipelines.store import Store, store_item
 from pipelines.validate import Rejected
-from storage.db import open_database, start_run
+from storage.db import open_database
+from storage.ledger import error_recorded, run_of_seed, run_status, start_run
 from storage.lock import LockTimeoutError, WriterLock
 
 logger = logging.getLogger(__name__)
@@ -178,24 +179,18 @@ class Drain:
             if message.get("start_page"):
                 state.broken = state.broken or f"{item.url}: {item.reason}"
             key = (item.url, item.stage, item.reason, item.captured_at)
-            if key in state.errors or self._error_recorded(state.store.run_id, key):
+            if key in state.errors or error_recorded(self.db, state.store.run_id, *key):
                 return []  # a replayed batch: recorded already
             state.errors.add(key)
         stored = store_item(state.store, item, url=message["item"].get("url"))
         url = getattr(item, "url", None)
         return [url] if stored and message["type"] == "Article" and url else []
 
-    def _error_recorded(self, run_id: int, key: tuple[Any, ...]) -> bool:
-        sql = "SELECT 1 FROM crawl_errors WHERE run_id = ? AND url = ? AND stage = ? AND reason = ? AND captured_at = ?"
-        return self.db.execute(sql, [run_id, *key]).fetchone() is not None
-
     def _open_run(self, run: str, info: dict[str, Any]) -> OpenRun:
         if run in self.runs:
             return self.runs[run]
-        found = self.db.execute("SELECT id FROM crawl_runs WHERE seed = ?", [run]).fetchone()
-        if found:
-            run_id = found[0]
-        else:
+        run_id = run_of_seed(self.db, run)
+        if run_id is None:
             parts = ",".join(info.get("parts") or []) or None
             run_id = start_run(self.db, info.get("at") or now_kz(), job=info.get("job"), parts=parts, seed=run)
             logger.info("Run %s (seed %s) started: %s", run_id, run, parts)
@@ -215,8 +210,7 @@ class Drain:
 
     def _finish(self, run: str) -> None:
         state = self._run(run)
-        status = self.db.execute("SELECT status FROM crawl_runs WHERE id = ?", [state.store.run_id]).fetchone()[0]
-        if status != "running":  # a replayed batch: closed already
+        if run_status(self.db, state.store.run_id) != "running":  # a replayed batch: closed already
             self.runs.pop(run, None)
             return
         status = "failed" if state.broken else "ok"

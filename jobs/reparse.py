@@ -13,13 +13,15 @@ from pathlib import Path
 
 from parsel import Selector
 
-from crawler.fields import now_kz
-from crawler.pages.article import parse_article
+from core.clock import now_kz
+from core.names import DEFAULT_LOCK_TIMEOUT
 from crawler.pages.base import decode_html
+from crawler.pages.versions import parser_for
 from pipelines.store import Store, store_item
 from storage.archive import Archive, archive_path
-from storage.db import open_database, start_run
-from storage.lock import WriterLock
+from storage.db import writer
+from storage.ledger import start_run
+from storage.writes import delete_versions_since
 
 
 @dataclass
@@ -35,12 +37,14 @@ def reparse(
     since: str | None = None,
     *,
     archive: str | Path | None = None,
-    lock_timeout: float = 120,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReparseOutcome:
-    """Re-extract archived article pages fetched at or after ``since`` (ISO 8601) into the database."""
-    with WriterLock(db_path, lock_timeout):
-        db = open_database(db_path)
+    """Re-extract archived article pages fetched at or after ``since`` (ISO 8601) into the database.
+
+    Each page is read by the page-object version of its fetch date (crawler/pages/versions.py).
+    """
+    with writer(db_path, lock_timeout) as db:
         pages = Archive(archive or archive_path(db_path))
         try:
             total = pages.count(since)
@@ -48,13 +52,12 @@ def reparse(
             store = Store(
                 db, run_id, view_points=False, batch_size=500
             )  # the views history is what was seen, not re-derived
-            urls = {url for (url,) in pages.conn.execute("SELECT DISTINCT url FROM raw_pages")}
-            with db.atomic():  # versions from these pages are rebuilt from the pages themselves
-                for url in urls:
-                    db.execute("DELETE FROM article_versions WHERE url = ? AND captured_at >= ?", [url, since or ""])
+            # versions from these pages are rebuilt from the pages themselves
+            delete_versions_since(db, pages.urls(), since or "")
             rejected = done = 0
             for page in pages.pages(since):
                 text = decode_html(page.body, page.headers.get("Content-Type"))
+                parse_article = parser_for("article", page.fetched_at)
                 item = parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published)
                 if not store_item(store, item, version_run_id=page.run_id, url=page.url):
                     rejected += 1
@@ -65,4 +68,3 @@ def reparse(
             return ReparseOutcome(run_id=run_id, pages=done, stored=store.stored_articles, rejected=rejected)
         finally:
             pages.close()
-            db.close()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,84 +12,49 @@ from parsel import Selector
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
-from scrapy.settings import BaseSettings
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
+from core.clock import KZ_TZ, now_kz
+from core.names import STAT_START_FAILED, parse_parts
+from core.plan import RunPlan, Walk
 from crawler.distributed import relayed
-from crawler.fields import KZ_TZ, canonical_url, now_kz, parse_datetime, section_of
+from crawler.fields import canonical_url, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.base import decode_html
 from crawler.pages.feed import parse_feed
 from crawler.pages.listing import ListingEntry
-from pipelines.store import STAT_START_FAILED
-from storage.db import known_article_urls, last_walk_completed, recent_article_urls, unresolved_failures
 
 LISTING_PATH = "/novosti"
 FEED_PATH = "/rss/pubsubhubbub-feed.xml"
-#: What one pass can collect; ``only=`` picks a subset (the daemon's jobs do). ``recheck``
-#: re-fetches stored articles published in the last INFORMBURO_RECHECK_DAYS days (edits, views).
-PARTS = ("articles", "most_read", "rates", "recheck")
-DEFAULT_PARTS = ("articles", "most_read", "rates")
-
-
-@dataclass
-class Walk:
-    """How deep a pass walks the listing. It travels in the listing requests' meta, so a
-    worker on another machine walks a seed as its seeder asked."""
-
-    max_pages: int
-    may_stop_early: bool  # stop at a listing page of stored articles
-    until: str | None = None  # a backfill --until: stop at entries older than this (ISO 8601)
-
-
-def plan_seed(
-    settings: BaseSettings, parts: set[str] | list[str], *, base_url: str | None = None, max_pages: int | None = None
-) -> dict[str, Any]:
-    """What one pass starts from, read from the database: the seed of a run.
-
-    A single-machine crawl starts from it directly; ``informburo seed`` pushes it to the
-    shared queue for the workers of distributed mode (crawler/distributed.py).
-    """
-    db = settings.get("INFORMBURO_DB")
-    max_pages = int(max_pages or settings.getint("INFORMBURO_MAX_PAGES"))
-    if max_pages < 1:
-        raise ValueError("max_pages must be at least 1")
-    # After an interrupted or failed walk, go the whole depth: what it missed may lie past stored pages.
-    # A backfill walks its whole depth regardless; --until stops it at older entries instead.
-    may_stop_early = last_walk_completed(db) and not settings.getbool("INFORMBURO_BACKFILL")
-    until = settings.get("INFORMBURO_BACKFILL_UNTIL")
-    now = datetime.now(KZ_TZ)
-    base_url = (base_url or settings.get("INFORMBURO_BASE_URL")).rstrip("/")
-    seed: dict[str, Any] = {"parts": sorted(parts), "base_url": base_url}
-    seed["walk"] = asdict(Walk(max_pages, may_stop_early, parse_datetime(until) if until else None))
-    seed["retry"] = seed["recheck"] = []
-    if "articles" in parts:  # pages that failed in recent runs and are still not stored: try them again
-        retry_since = now - timedelta(days=settings.getfloat("INFORMBURO_RETRY_FAILED_DAYS"))
-        seed["retry"] = unresolved_failures(db, retry_since.isoformat(timespec="seconds"))
-    if "recheck" in parts:
-        recheck_since = now - timedelta(days=settings.getfloat("INFORMBURO_RECHECK_DAYS"))
-        seed["recheck"] = recent_article_urls(db, recheck_since.isoformat(timespec="seconds"))
-    return seed
 
 
 class InformburoSpider(scrapy.Spider):
     """One collection pass over an Informburo-style site.
 
     Only article pages on the base URL's host are followed; everything else the
-    listing links to (tags, authors, other hosts) is left alone.
+    listing links to (tags, authors, other hosts) is left alone. What the pass knows of
+    the database comes in its ``plan`` (core/plan.py), built by the job that runs it
+    (jobs/crawl.py) under the writer lock: the spider itself never opens the database.
+    A bare ``scrapy crawl informburo`` has no plan and walks as a first run would.
     """
 
     name = "informburo"
 
     def __init__(
-        self, base_url: str | None = None, max_pages: int | str | None = None, only: str | None = None, **kwargs: Any
+        self,
+        base_url: str | None = None,
+        max_pages: int | str | None = None,
+        only: str | None = None,
+        plan: RunPlan | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self._base_url_arg = base_url
+        self._base_url_arg = plan.base_url if plan is not None else base_url
         self._max_pages_arg = max_pages
-        self.parts = parse_parts(only)
+        self.parts = set(plan.parts) if plan is not None else parse_parts(only)
+        self.plan = plan
         self.frontier: Any = None  # distributed mode: the shared Redis frontier (crawler/distributed.py)
 
     @classmethod
@@ -109,21 +73,22 @@ class InformburoSpider(scrapy.Spider):
             spider.frontier = Frontier(crawler, connect(settings.get("INFORMBURO_REDIS_URL")), keys_of(settings))
             spider.known_urls = spider.frontier.known
         else:
-            spider.seed = plan_seed(
-                settings, spider.parts, base_url=spider.base_url, max_pages=int(spider._max_pages_arg or 0) or None
-            )
-            spider.known_urls = known_article_urls(settings.get("INFORMBURO_DB"))
+            if spider.plan is None:  # `scrapy crawl informburo`: nothing known of the database
+                max_pages = int(spider._max_pages_arg or 0) or settings.getint("INFORMBURO_MAX_PAGES")
+                walk = Walk(max_pages=max_pages, may_stop_early=False)
+                spider.plan = RunPlan(parts=sorted(spider.parts), base_url=spider.base_url, walk=walk)
+            spider.known_urls = spider.plan.known_urls
         spider.requested: set[str] = set()
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         if self.frontier is not None:
             return  # a worker's requests come from the seeds on the shared queue
-        for request in self.seed_requests(self.seed):
+        for request in self.seed_requests(self.plan.seed()):
             yield request
 
     def seed_requests(self, seed: dict[str, Any]) -> Iterator[scrapy.Request]:
-        """The first requests of a pass, from its seed (``plan_seed``)."""
+        """The first requests of a pass, from its seed (``RunPlan.seed``)."""
         parts = set(seed["parts"])
         validators = seed.get("validators") or {}
         if parts & {"most_read", "rates"}:
@@ -277,15 +242,6 @@ class InformburoSpider(scrapy.Spider):
         if request.meta.get("start_page"):
             self.crawler.stats.set_value(STAT_START_FAILED, f"{request.url}: {reason}")
         yield PageError(request.url, "fetch", reason, status, now_kz())
-
-
-def parse_parts(only: str | None) -> set[str]:
-    """``--only``'s comma-separated parts (default: articles, most_read, rates)."""
-    parts = set(DEFAULT_PARTS) if not only else {p.strip() for p in only.split(",") if p.strip()}
-    unknown = parts - set(PARTS)
-    if unknown or not parts:
-        raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
-    return parts
 
 
 def page_problem(response: Response) -> str | None:

@@ -1,0 +1,32 @@
+"""Seeding distributed mode: plan a run as a single-machine crawl would, then queue it for the workers."""
+
+from __future__ import annotations
+
+from scrapy.settings import Settings
+
+from core.names import parse_parts
+from core.plan import RunPlan
+from crawler.distributed import connect, keys_of, push_seed
+from jobs.crawl import plan_from_settings
+from storage.lock import WriterLock
+
+
+def seed_run(
+    settings: Settings,
+    only: str | None = None,
+    *,
+    max_pages: int | None = None,
+    backfill: bool = False,
+    until: str | None = None,
+) -> tuple[str | None, RunPlan]:
+    """Plan under the writer lock (the store process may be writing), then push the seed.
+
+    Returns the run key (None when the job's previous run is still open) and the plan.
+    ``ValueError`` for bad options; Redis errors (``crawler.distributed.REDIS_DOWN``) propagate.
+    """
+    parts = parse_parts(only)
+    path = settings.get("INFORMBURO_DB")
+    with WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")):
+        plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
+    server = connect(settings.get("INFORMBURO_REDIS_URL"))
+    return push_seed(server, keys_of(settings), plan, settings.get("INFORMBURO_JOB")), plan
