@@ -48,7 +48,7 @@ from benchmarks.common import (
     standalone,
 )
 from benchmarks.synth import TextGen
-from crawler.fields import KZ_TZ
+from core.clock import KZ_TZ
 from storage.browse import load_metadata
 from storage.db import open_database
 
