@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint run serve clean
+.PHONY: demo test test-fast lint run serve clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "informburo needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
@@ -16,9 +16,13 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/informburo demo
 
-## test: ruff, then the whole offline suite
+## test: ruff, then the whole offline suite; a skipped test (no root, redis-server or chromium) fails it
 test: $(BIN)/.installed lint
-	$(BIN)/pytest
+	INFORMBURO_FULL_SUITE=1 $(BIN)/pytest
+
+## test-fast: the fast tier for development (under a minute): no root, redis, chromium or slow tests
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not slow and not root and not redis and not chromium" -q
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -7,9 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from mirror.server import MirrorServer
 from tests.conftest import FAST, ROOT, informburo, rows, wait_for
 from tests.test_end_to_end import expected_articles
+
+pytestmark = pytest.mark.slow  # `informburo backfill` child processes
 
 
 def backfill_args(db: Path, mirror: MirrorServer, *extra: str) -> list[str]:

@@ -29,6 +29,8 @@ EXPECTED = {
 }
 
 
+# The tests of the quick run are slow (it takes minutes) and need redis (its distributed benchmark
+# starts a private redis-server).
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     folder = tmp_path_factory.mktemp("bench")
@@ -44,6 +46,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     return json.loads(data.read_text(encoding="utf-8")), report.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
+@pytest.mark.redis
 def test_every_benchmark_produces_every_figure(suite: tuple[dict, str]) -> None:
     payload, _ = suite
     assert payload["quick"] is True
@@ -60,6 +64,8 @@ def test_every_benchmark_produces_every_figure(suite: tuple[dict, str]) -> None:
                 assert fig["target"] and fig["baseline"], fig  # a target, and a baseline from the same run
 
 
+@pytest.mark.slow
+@pytest.mark.redis
 def test_every_canned_query_is_timed(suite: tuple[dict, str]) -> None:
     from benchmarks.queries import canned_queries
 
@@ -69,6 +75,8 @@ def test_every_canned_query_is_timed(suite: tuple[dict, str]) -> None:
     assert set(canned_queries()) <= timed
 
 
+@pytest.mark.slow
+@pytest.mark.redis
 def test_the_report_names_the_machine_command_and_verdicts(suite: tuple[dict, str]) -> None:
     payload, report = suite
     machine = payload["machine"]

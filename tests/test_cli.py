@@ -5,10 +5,14 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from mirror.server import MirrorServer
 from mirror.site import Site
 from tests.conftest import crawl, informburo, rows
 from tests.test_end_to_end import expected_articles, fallback_pages
+
+pytestmark = pytest.mark.slow  # `informburo` child processes, most of them crawls
 
 
 def unused_port() -> int:

@@ -10,25 +10,42 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+
 from mirror.server import MirrorServer
 from storage.lock import WriterLock
-from tests.conftest import FAST, ROOT, crawl, informburo, rows, start_daemon, stop, wait_for
+from tests.conftest import FAST, ROOT, crawl, daemon_config, informburo, rows, start_daemon, stop, wait_for
 from tests.test_end_to_end import expected_articles
+
+pytestmark = pytest.mark.slow  # the daemon and crawls, as child processes
 
 FAULTS = "tests.faults"
 
 
 def test_a_crashing_and_a_hanging_run_fail_while_the_schedule_goes_on(tmp_path: Path, mirror: MirrorServer) -> None:
     db = tmp_path / "d.db"
-    config = tmp_path / "faults.toml"
-    config.write_text(
-        f'db = "{db}"\nbase_url = "{mirror.url}"\nrun_timeout = 6\nlog_file = "{tmp_path / "d.log"}"\n'
-        '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nLOG_LEVEL = "WARNING"\n'
-        '[jobs.crash]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\n'
-        f'[jobs.crash.settings]\nSPIDER_MIDDLEWARES = {{"{FAULTS}.RaiseOnHomePage" = 10}}\n'
-        '[jobs.hang]\ntask = "rates"\ntrigger = "interval"\nseconds = 30\n'
-        f'[jobs.hang.settings]\nSPIDER_MIDDLEWARES = {{"{FAULTS}.HangOnEveryPage" = 10}}\n'
-        '[jobs.fine]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\n'
+    config = daemon_config(
+        tmp_path / "faults.toml",
+        db=db,
+        base_url=mirror.url,
+        run_timeout=6,
+        log_file=tmp_path / "d.log",
+        settings={"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "WARNING"},
+        jobs={
+            "crash": {
+                "task": "rates",
+                "trigger": "interval",
+                "seconds": 2,
+                "settings": {"SPIDER_MIDDLEWARES": {f"{FAULTS}.RaiseOnHomePage": 10}},
+            },
+            "hang": {
+                "task": "rates",
+                "trigger": "interval",
+                "seconds": 30,
+                "settings": {"SPIDER_MIDDLEWARES": {f"{FAULTS}.HangOnEveryPage": 10}},
+            },
+            "fine": {"task": "rates", "trigger": "interval", "seconds": 2},
+        },
     )
     daemon = start_daemon(config)
     try:
@@ -99,11 +116,13 @@ def test_two_crawls_at_once_one_runs_the_other_waits_it_out(mirror: MirrorServer
 
 def test_sigterm_during_a_crawl_interrupts_it_cleanly(tmp_path: Path, mirror: MirrorServer) -> None:
     db = tmp_path / "t.db"
-    config = tmp_path / "slow.toml"
-    config.write_text(
-        f'db = "{db}"\nbase_url = "{mirror.url}"\nlog_file = ""\n'
-        '[settings]\nDOWNLOAD_DELAY = 0.5\nAUTOTHROTTLE_ENABLED = false\nLOG_LEVEL = "INFO"\n'
-        '[jobs.all]\ntask = "all"\ntrigger = "interval"\nhours = 1\n'
+    config = daemon_config(
+        tmp_path / "slow.toml",
+        db=db,
+        base_url=mirror.url,
+        log_file="",
+        settings={"DOWNLOAD_DELAY": 0.5, "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "INFO"},
+        jobs={"all": {"task": "all", "trigger": "interval", "hours": 1}},
     )
     daemon = start_daemon(config)
     try:

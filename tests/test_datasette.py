@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 import pytest
 from datasette.app import Datasette
 
-from crawler.fields import KZ_TZ
+from core.clock import KZ_TZ
 from mirror.server import MirrorServer
 from mirror.site import DISALLOWED, Site, body_text
 from storage.browse import (
@@ -120,6 +120,7 @@ def query(archive: Archive, name: str, **params: str) -> list[dict[str, Any]]:
     return data
 
 
+@pytest.mark.slow
 def test_latest_rates_are_the_last_snapshot(archive: Archive) -> None:
     expected = sorted((currency_of(r), *rate_of(r)) for r in archive.site.rates)
     got = query(archive, "latest_rates")
@@ -127,6 +128,7 @@ def test_latest_rates_are_the_last_snapshot(archive: Archive) -> None:
     assert {r["run_id"] for r in got} == {2}
 
 
+@pytest.mark.slow
 def test_rate_history_has_every_snapshot_of_one_currency_newest_first(archive: Archive) -> None:
     code = currency_of(archive.site.rates[0])
     (old_buy, old_sell), (new_buy, new_sell) = rate_of(archive.first.rates[0]), rate_of(archive.site.rates[0])
@@ -138,6 +140,7 @@ def test_rate_history_has_every_snapshot_of_one_currency_newest_first(archive: A
     assert query(archive, "rate_history", currency="XXX") == []
 
 
+@pytest.mark.slow
 def test_latest_most_read_is_the_last_sidebar_by_rank(archive: Archive) -> None:
     got = query(archive, "latest_most_read")
     expected = [
@@ -148,6 +151,7 @@ def test_latest_most_read_is_the_last_sidebar_by_rank(archive: Archive) -> None:
     assert {r["run_id"] for r in got} == {2}
 
 
+@pytest.mark.slow
 def test_article_rank_history_gives_rank_and_views_per_run(archive: Archive) -> None:
     edited = archive.edited
     before, after = sidebar_entry(archive.first, edited), sidebar_entry(archive.site, edited)
@@ -169,6 +173,7 @@ def test_article_rank_history_gives_rank_and_views_per_run(archive: Archive) -> 
     ]
 
 
+@pytest.mark.slow
 def test_published_today_uses_the_kazakhstan_date(archive: Archive) -> None:
     got = query(archive, "published_today")
     assert [(r["url"], r["published_at"]) for r in got] == [(archive.url(archive.today), archive.today["published"])]
@@ -181,6 +186,7 @@ def test_published_today_uses_the_kazakhstan_date(archive: Archive) -> None:
     assert {r["url"] for r in rows(archive.db, evening)} == expected
 
 
+@pytest.mark.slow
 def test_published_on_a_day_lists_that_days_articles_newest_first(archive: Archive) -> None:
     day = archive.edited["published"][:10]
     expected = sorted(
@@ -191,6 +197,7 @@ def test_published_on_a_day_lists_that_days_articles_newest_first(archive: Archi
     assert query(archive, "published_on", date="1999-01-01") == []
 
 
+@pytest.mark.slow
 def test_articles_by_tag_reads_the_tags_array(archive: Archive) -> None:
     tag = archive.site.articles[0]["tags"][0]
     expected = {archive.url(a) for a in archive.stored() if tag in a["tags"]}
@@ -201,6 +208,7 @@ def test_articles_by_tag_reads_the_tags_array(archive: Archive) -> None:
     assert query(archive, "articles_by_tag", tag=tag[:-1]) == []  # whole tags, not substrings
 
 
+@pytest.mark.slow
 def test_edited_articles_and_their_versions(archive: Archive) -> None:
     edited = archive.url(archive.edited)
     marked = {archive.url(a) for a in archive.stored() if a["modified"] and a["modified"] != a["published"]}
@@ -222,6 +230,7 @@ def _mentions(article: dict[str, Any], word: str) -> bool:
     return word.casefold() in text.casefold()
 
 
+@pytest.mark.slow
 def test_search_query_ranks_highlights_and_agrees_with_the_search_box(archive: Archive) -> None:
     expected = {archive.url(a) for a in archive.stored() if _mentions(a, "КТК")}
     assert len(expected) > 1
@@ -239,6 +248,7 @@ def test_search_query_ranks_highlights_and_agrees_with_the_search_box(archive: A
     assert 'name="_search"' in page
 
 
+@pytest.mark.slow
 def test_search_newest_finds_the_same_articles_newest_first(archive: Archive) -> None:
     ranked = query(archive, "search", q="ктк")
     newest = query(archive, "search_newest", q="ктк")
@@ -263,6 +273,7 @@ CANNED = {
 }
 
 
+@pytest.mark.slow
 def test_every_canned_query_is_tested_documented_and_runs_without_parameters(archive: Archive) -> None:
     queries = load_metadata()["databases"][METADATA_DATABASE]["queries"]
     assert set(queries) == set(CANNED)
@@ -296,6 +307,7 @@ def test_every_table_and_column_has_a_description() -> None:
         assert all(described[table]["columns"].values()), table
 
 
+@pytest.mark.slow
 def test_tables_open_sorted_and_faceted(archive: Archive) -> None:
     (_, articles), (_, most_read), (_, rates) = fetch(
         archive.db,
@@ -329,6 +341,7 @@ def _chart_rows(archive: Archive, dashboard: str, chart: str, **filters: str) ->
     return data["rows"]
 
 
+@pytest.mark.slow
 def test_chart_queries_return_the_series_they_draw(archive: Archive) -> None:
     code = currency_of(archive.site.rates[0])
     got = _chart_rows(archive, "rates", "rates-chart", currency=code)
@@ -359,6 +372,7 @@ def test_chart_queries_return_the_series_they_draw(archive: Archive) -> None:
     }
 
 
+@pytest.mark.slow
 def test_chart_pages_load_only_this_servers_files(archive: Archive) -> None:
     (s1, rates), (s2, views) = fetch(
         archive.db, "/-/dashboards/rates?currency=USD", f"/-/dashboards/article-views?url={archive.url(archive.edited)}"
@@ -372,6 +386,7 @@ def test_chart_pages_load_only_this_servers_files(archive: Archive) -> None:
             assert status == 200
 
 
+@pytest.mark.slow
 def test_writes_through_sql_are_refused(archive: Archive) -> None:
     before = rows(archive.db, "SELECT count(*) AS n FROM rates")
     attempts = [

@@ -1,6 +1,6 @@
 """Distributed mode: workers sharing a Redis frontier, one store process, one database.
 
-Each test starts its own ``redis-server`` (Debian's, installed by .ci/run) on 127.0.0.1 with
+Each test marked ``redis`` starts its own ``redis-server`` (Debian's, installed by .ci/run) on 127.0.0.1 with
 a free port and a temporary directory, and the workers and store as real ``informburo``
 processes, as docs/distributed.md tells a user to.
 """
@@ -20,13 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Config
 from crawler.distributed import Keys, item_envelope, item_from_envelope
 from crawler.items import Article, PageError
 from mirror.redis_server import RedisServer
 from mirror.server import MirrorServer
 from mirror.site import Site
-from scheduler import Config, crawl_command
-from tests.conftest import FAST, ROOT, crawl, informburo, rows, wait_for
+from scheduler import crawl_command
+from tests.conftest import FAST, ROOT, crawl, daemon_config, informburo, rows, wait_for
 from tests.test_faults import article_table
 
 DISALLOWED = "/stati/redakcionnyj-chernovik"
@@ -34,11 +35,8 @@ DISALLOWED = "/stati/redakcionnyj-chernovik"
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    try:
-        server = RedisServer(tmp_path / "redis")
-    except FileNotFoundError as exc:
-        pytest.fail(str(exc))
-    server.start()
+    """For tests marked ``redis``, which skip on a machine without redis-server (tests/conftest.py)."""
+    server = RedisServer(tmp_path / "redis").start()
     try:
         yield server
     finally:
@@ -126,6 +124,8 @@ def fetched_twice(mirror: MirrorServer) -> dict[str, int]:
     return {path: n for path, n in counts.items() if n > 1}
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_two_workers_and_a_store_collect_what_one_process_does(
     tmp_path: Path, site: Site, redis_server: RedisServer, reference: dict
 ) -> None:
@@ -164,6 +164,8 @@ def test_two_workers_and_a_store_collect_what_one_process_does(
     assert client.scard(keys.known) == len(reference["articles"])
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_a_worker_killed_mid_crawl_loses_nothing(
     tmp_path: Path, site: Site, redis_server: RedisServer, reference: dict
 ) -> None:
@@ -202,6 +204,8 @@ def test_a_worker_killed_mid_crawl_loses_nothing(
         assert all(n == 2 for n in fetched_twice(mirror).values())
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_redis_restarted_during_a_run(tmp_path: Path, site: Site, redis_server: RedisServer, reference: dict) -> None:
     db = tmp_path / "distributed.db"
     with MirrorServer(site) as mirror:
@@ -225,6 +229,8 @@ def test_redis_restarted_during_a_run(tmp_path: Path, site: Site, redis_server: 
     assert "Redis unavailable" in logs and "Redis is back" in logs
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_seeding_a_job_whose_run_is_open_waits_for_it(tmp_path: Path, redis_server: RedisServer) -> None:
     db = tmp_path / "distributed.db"
     cluster = Cluster(tmp_path, redis_server.url, db, "http://127.0.0.1:9", "-s", "INFORMBURO_JOB=rates")
@@ -239,6 +245,7 @@ def test_seeding_a_job_whose_run_is_open_waits_for_it(tmp_path: Path, redis_serv
     assert "store: not running" in status.stdout
 
 
+@pytest.mark.slow
 def test_without_redis_the_commands_say_so(tmp_path: Path) -> None:
     db = tmp_path / "distributed.db"
     assert crawl(db, "http://127.0.0.1:9").returncode == 1  # a database with a run in it
@@ -273,6 +280,7 @@ def test_an_item_survives_the_trip_through_redis() -> None:
         item_from_envelope({"type": "Nope", "item": {}})
 
 
+@pytest.mark.slow
 def test_a_worker_waits_for_redis_and_keeps_its_password_out_of_the_log(tmp_path: Path) -> None:
     worker = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker", "--redis-url", "redis://:s3cret@127.0.0.1:9/0"],
@@ -303,9 +311,10 @@ def raw_items(name: str) -> list:
     return [*items, PageError(url + "-gone", "fetch", "HTTP 404", 404, at)]
 
 
+@pytest.mark.redis
 def test_the_store_is_idempotent_when_messages_are_replayed(tmp_path: Path, redis_server: RedisServer) -> None:
     from crawler.distributed import envelope
-    from pipelines.drain import Drain
+    from jobs.drain import Drain
 
     db = tmp_path / "distributed.db"
     client, keys = redis_server.client(), Keys()
@@ -339,14 +348,19 @@ def test_the_store_is_idempotent_when_messages_are_replayed(tmp_path: Path, redi
     assert rows(db, "SELECT * FROM crawl_runs") == run
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_the_daemon_seeds_the_shared_queue_on_its_schedule(tmp_path: Path, redis_server: RedisServer) -> None:
     from tests.conftest import start_daemon, stop
 
     db = tmp_path / "distributed.db"
-    config = tmp_path / "informburo.toml"
-    config.write_text(
-        f'db = "{db}"\nbase_url = "http://127.0.0.1:9"\nlog_file = ""\nredis_url = "{redis_server.url}"\n'
-        '[jobs.rates]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\n'
+    config = daemon_config(
+        tmp_path / "informburo.toml",
+        db=db,
+        base_url="http://127.0.0.1:9",
+        log_file="",
+        redis_url=redis_server.url,
+        jobs={"rates": {"task": "rates", "trigger": "interval", "seconds": 2}},
     )
     daemon = start_daemon(config)
     client = redis_server.client()
@@ -365,6 +379,8 @@ def test_the_daemon_seeds_the_shared_queue_on_its_schedule(tmp_path: Path, redis
     assert json.loads(client.hget(Keys().runs, seeds[0]["run"]))["job"] == "rates"
 
 
+@pytest.mark.redis
+@pytest.mark.slow
 def test_a_seeded_backfill_walks_as_backfill_does(tmp_path: Path, redis_server: RedisServer) -> None:
     db = tmp_path / "distributed.db"
     common = [
@@ -389,9 +405,10 @@ def test_a_seeded_backfill_walks_as_backfill_does(tmp_path: Path, redis_server: 
     assert both.returncode == 2 and "not both" in both.stderr
 
 
+@pytest.mark.redis
 def test_an_unreadable_item_is_kept_as_a_reject(tmp_path: Path, redis_server: RedisServer) -> None:
     from crawler.distributed import envelope
-    from pipelines.drain import Drain
+    from jobs.drain import Drain
 
     db = tmp_path / "distributed.db"
     client, keys = redis_server.client(), Keys()

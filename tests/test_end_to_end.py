@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from mirror.server import MirrorServer
 from mirror.site import DISALLOWED, Site, body_text
 from tests.conftest import crawl, informburo, rows
+
+pytestmark = pytest.mark.slow  # crawls, each an `informburo` child process
 
 LAYER_OF_DATE = {"drifted": "jsonld", "jsonld-date": "jsonld", "meta-date": "meta"}
 

@@ -14,6 +14,8 @@ from storage.db import open_database
 from storage.export import export_rows, since_bound, write_export
 from tests.conftest import crawl, rows
 
+pytestmark = pytest.mark.slow  # every test reads the module's crawl
+
 
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:

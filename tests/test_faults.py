@@ -20,6 +20,8 @@ from tests.conftest import FAST, ROOT, crawl, rows
 from tests.test_end_to_end import expected_articles
 from tests.test_history import RECHECK
 
+pytestmark = pytest.mark.slow  # crawls, each an `informburo` child process
+
 # Quick retries for tests; the behaviour is the same as the defaults, only shorter.
 QUICK = ["-s", "RETRY_TIMES=1", "-s", "INFORMBURO_RETRY_BACKOFF=0.1", "-s", "DOWNLOAD_TIMEOUT=1.5"]
 

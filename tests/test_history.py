@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlite_utils import Database
 
 from mirror.server import MirrorServer
@@ -20,6 +21,7 @@ from tests.conftest import crawl, rows
 RECHECK = ("--only", "recheck", "-s", "INFORMBURO_RECHECK_DAYS=100000")
 
 
+@pytest.mark.slow
 def test_edits_add_versions_and_every_run_adds_a_views_point(site: Site, db: Path) -> None:
     edited = site.articles[3]
     with MirrorServer(site) as mirror:
@@ -54,6 +56,7 @@ def search(db: Path, query: str) -> list[str]:
     return [r["title"] for r in rows(db, sql, (query,))]
 
 
+@pytest.mark.slow
 def test_full_text_search_folds_cyrillic_and_kazakh_case_and_follows_updates(site: Site, db: Path) -> None:
     seed, kazakh = site.articles[0], next(a for a in site.articles if a["lang"] == "kk")
     with MirrorServer(site) as mirror:
@@ -143,6 +146,7 @@ print(n)
 """
 
 
+@pytest.mark.slow
 def test_a_reader_hammering_queries_neither_errs_nor_blocks_a_crawl(mirror: MirrorServer, db: Path) -> None:
     open_database(db).close()  # schema in place, as after a first run
     reader = subprocess.Popen(
@@ -159,6 +163,7 @@ def test_a_reader_hammering_queries_neither_errs_nor_blocks_a_crawl(mirror: Mirr
     assert [r["status"] for r in rows(db, "SELECT status FROM crawl_runs")] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_a_recheck_of_an_unchanged_site_downloads_no_article_again(site: Site, db: Path) -> None:
     with MirrorServer(site) as mirror:
         assert crawl(db, mirror.url).returncode == 0
@@ -178,6 +183,7 @@ def test_a_recheck_of_an_unchanged_site_downloads_no_article_again(site: Site, d
     assert rows(db, "SELECT count(*) AS n FROM http_validators")[0]["n"] == len(stored)
 
 
+@pytest.mark.slow
 def test_the_rss_feed_finds_articles_and_a_broken_feed_is_only_logged(site: Site, db: Path) -> None:
     with MirrorServer(site) as mirror:
         result = crawl(db, mirror.url, "-s", "INFORMBURO_MAX_PAGES=1", "-s", "LOG_LEVEL=INFO")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from datasette.utils import tilde_encode
 
 from mirror.server import MirrorServer
 from mirror.site import Site
 from tests.conftest import crawl, rows
 from tests.test_datasette import fetch
+
+pytestmark = pytest.mark.slow  # a crawl, an `informburo` child process
 
 HOSTILE_TITLE = "Заголовок <script>alert('x')</script> '); DROP TABLE articles; --"
 HOSTILE_TEXT = 'Абзац с <img src=x onerror="alert(1)"> и " OR 1=1; --'

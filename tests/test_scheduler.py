@@ -10,21 +10,22 @@ from pathlib import Path
 import pytest
 
 import scheduler
-from crawler.fields import KZ_TZ
+from core.clock import KZ_TZ
+from core.config import DEFAULT_JOBS, load_config
 from mirror.server import MirrorServer
-from tests.conftest import ROOT, ended, rows, start_daemon, stop, wait_for
+from tests.conftest import ROOT, daemon_config, ended, rows, start_daemon, stop, wait_for
 
 SHIPPED_CONFIG = ROOT / "config" / "informburo.toml"
 
 
 def test_shipped_config_is_the_default_schedule() -> None:
-    config = scheduler.load_config(SHIPPED_CONFIG)
-    assert config.jobs == scheduler.DEFAULT_JOBS
+    config = load_config(SHIPPED_CONFIG)
+    assert config.jobs == DEFAULT_JOBS
     assert config.base_url == "https://informburo.kz" and config.db == "data/informburo.db"
 
 
 def test_command_line_values_override_the_config() -> None:
-    config = scheduler.load_config(SHIPPED_CONFIG, db="x.db", base_url="http://127.0.0.1:9")
+    config = load_config(SHIPPED_CONFIG, db="x.db", base_url="http://127.0.0.1:9")
     assert (config.db, config.base_url) == ("x.db", "http://127.0.0.1:9")
     command = scheduler.crawl_command(config, "rates")
     assert command[-6:] == ["--db", "x.db", "--base-url", "http://127.0.0.1:9", "--only", "rates"]
@@ -44,16 +45,18 @@ def test_bad_config_is_refused_with_the_reason(tmp_path: Path, toml: str, messag
     path = tmp_path / "bad.toml"
     path.write_text(toml)
     with pytest.raises(ValueError, match=message):
-        scheduler.load_config(path)
+        load_config(path)
 
 
+@pytest.mark.slow
 def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mirror: MirrorServer) -> None:
     db = tmp_path / "daemon.db"
-    config = tmp_path / "fast.toml"
-    config.write_text(
-        f'db = "{db}"\nbase_url = "{mirror.url}"\n'
-        '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = "False"\nLOG_LEVEL = "WARNING"\n'
-        '[jobs.everything]\ntask = "all"\ntrigger = "interval"\nseconds = 2\n'
+    config = daemon_config(
+        tmp_path / "fast.toml",
+        db=db,
+        base_url=mirror.url,
+        settings={"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": "False", "LOG_LEVEL": "WARNING"},
+        jobs={"everything": {"task": "all", "trigger": "interval", "seconds": 2}},
     )
     daemon = start_daemon(config)
     try:
@@ -67,13 +70,16 @@ def test_daemon_runs_on_schedule_and_stops_cleanly_on_sigterm(tmp_path: Path, mi
     assert len(rows(db, "SELECT url FROM articles")) == len(set(r["url"] for r in rows(db, "SELECT url FROM articles")))
 
 
+@pytest.mark.slow
 def test_fire_times_missed_while_paused_are_coalesced_into_one_run(tmp_path: Path, mirror: MirrorServer) -> None:
     db = tmp_path / "pause.db"
-    config = tmp_path / "pause.toml"
-    config.write_text(
-        f'db = "{db}"\nbase_url = "{mirror.url}"\nlog_file = ""\n'
-        '[settings]\nDOWNLOAD_DELAY = 0\nAUTOTHROTTLE_ENABLED = false\nLOG_LEVEL = "WARNING"\n'
-        '[jobs.rates]\ntask = "rates"\ntrigger = "interval"\nseconds = 2\nmisfire_grace_time = 120\n'
+    config = daemon_config(
+        tmp_path / "pause.toml",
+        db=db,
+        base_url=mirror.url,
+        log_file="",
+        settings={"DOWNLOAD_DELAY": 0, "AUTOTHROTTLE_ENABLED": False, "LOG_LEVEL": "WARNING"},
+        jobs={"rates": {"task": "rates", "trigger": "interval", "seconds": 2, "misfire_grace_time": 120}},
     )
     daemon = start_daemon(config)
     try:

@@ -50,6 +50,7 @@ def test_seed_has_what_the_anatomy_says() -> None:
     assert len(paragraphs) == 8 and len(entries) == 10 and len(rates) == 3
 
 
+@pytest.mark.slow
 def test_seed_article_body_is_reproduced_exactly(seeded_db: Path) -> None:
     paragraphs, _, _ = read_seed()
     found = rows(seeded_db, "SELECT body FROM articles WHERE body LIKE ?", (paragraphs[0] + "%",))
@@ -57,6 +58,7 @@ def test_seed_article_body_is_reproduced_exactly(seeded_db: Path) -> None:
     assert found[0]["body"] == "\n\n".join(paragraphs)
 
 
+@pytest.mark.slow
 def test_seed_most_read_entries_are_reproduced_exactly(seeded_db: Path) -> None:
     _, entries, _ = read_seed()
     stored = rows(seeded_db, "SELECT rank, emoji, title, views, comments, reactions FROM most_read ORDER BY rank")
@@ -73,6 +75,7 @@ def test_seed_most_read_entries_are_reproduced_exactly(seeded_db: Path) -> None:
         assert row["title"][0].isalnum()
 
 
+@pytest.mark.slow
 def test_seed_rates_are_reproduced_exactly(seeded_db: Path) -> None:
     _, _, rates = read_seed()
     stored = rows(seeded_db, "SELECT currency, buy, sell FROM rates ORDER BY rowid")
