@@ -266,11 +266,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from scrapy import signals
-    from scrapy.crawler import Crawler
-    from tqdm import tqdm
-
-    from jobs.crawl import run_crawl
+    from jobs.backfill import backfill
 
     if (args.pages is None) == (args.until is None):
         print("informburo: backfill takes --pages N or --until DATE", file=sys.stderr)
@@ -281,27 +277,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     jobdir = Path(args.jobdir or f"{config.db}.backfill")
     if jobdir.exists():
         print(f"Resuming the backfill kept in {jobdir}", file=sys.stderr)
-    bar = tqdm(total=args.pages, unit="listing page", desc="backfill", disable=None)
-
-    def progress(crawler: Crawler) -> None:
-        def seen(response: Any, request: Any) -> None:
-            if request.callback is not None and getattr(request.callback, "__name__", "") == "parse_listing":
-                bar.update(1)
-            bar.set_postfix(articles=crawler.stats.get_value("item_scraped_count", 0), refresh=False)
-
-        crawler.signals.connect(seen, signal=signals.response_received, weak=False)
-
-    settings = _crawl_settings(args, config)
-    # Scrapy keeps the pending requests in JOBDIR: run again to resume.
-    settings.set("JOBDIR", str(jobdir), priority="cmdline")
-    try:
-        outcome = run_crawl(
-            settings, only="articles", max_pages=args.pages, backfill=True, until=args.until, on_crawler=progress
-        )
-    finally:
-        bar.close()
-    if outcome.ok and jobdir.exists():
-        shutil.rmtree(jobdir)  # done: the next backfill starts afresh
+    outcome = backfill(_crawl_settings(args, config), pages=args.pages, until=args.until, jobdir=jobdir)
     return _report(outcome)
 
 

@@ -113,6 +113,22 @@ def test_no_import_goes_up_a_layer() -> None:
     assert upward_imports(our_modules()) == []
 
 
+#: Beyond the layers: what fetches consumes the run's plan and never opens the database itself.
+NEVER = {"crawler.spiders": "storage", "crawler.middlewares": "storage", "crawler.distributed": "storage"}
+
+
+def test_fetching_never_opens_the_database() -> None:
+    found = [
+        f"{module} imports {target}"
+        for module, path in our_modules().items()
+        for prefix, banned in NEVER.items()
+        if module == prefix or module.startswith(prefix + ".")
+        for target in imports_of(module, path)
+        if target == banned or target.startswith(banned + ".")
+    ]
+    assert found == []
+
+
 def test_no_package_imports_another_that_imports_it_back() -> None:
     assert package_cycles(our_modules()) == []
 
