@@ -1,35 +1,400 @@
-"""Reparse: rebuild ``articles`` (and their versions) from the raw-page archive, no network.
+"""Reparse: rebuild ``articles`` and their versions from the raw-page archive, no network.
 
-When the extractor improves, one ``informburo reparse`` carries the fix to every
-archived article: each page goes through the same page object, normalise, validate
-and store code as a crawl, in fetch order, with the fetch time as ``captured_at``.
+When the extractor improves, one ``informburo reparse`` carries the fix to every archived
+article. Each archived page is read exactly as a crawl reads it (the spider's page checks,
+the page-object version of its fetch date, normalise, validate), and each article's history
+is replayed in fetch order: a page is judged against the version that stood just before it
+(the crawl's "worse than the stored version" rule), never against the latest row, so a short
+first version is not rejected because a later update is long.
+
+Only what the archive can rebuild is rebuilt:
+
+- a version whose page was read and accepted is rebuilt from it, with that page's run and
+  fetch time; rebuilt to the same text, it is left as it is, row and id;
+- a version whose page is not in the archive (retention, archive off, distributed mode), that
+  is older than ``--since``, or whose page the extractor now rejects is kept as it is;
+- the ``articles`` row is rewritten from the latest page only when that page is the article's
+  latest sighting; otherwise it keeps what the crawl stored.
+
+With the extractor unchanged nothing changes: every table is left as it was, but for the
+reparse run's own ``crawl_runs`` row. Besides rebuilt versions, a reparse only ever adds the
+rejects and errors it meets that are not yet on record for that page (with its own run id).
+It never writes ``article_views``, the snapshots, the HTTP validators or existing ledger rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from parsel import Selector
+from scrapy.http import Headers, Response
+from scrapy.responsetypes import responsetypes
+from sqlite_utils import Database
 
 from core.clock import now_kz
 from core.names import DEFAULT_LOCK_TIMEOUT
-from crawler.pages.base import decode_html
-from crawler.pages.versions import parser_for
-from pipelines.store import Store, store_item
-from storage.archive import Archive, archive_path
+from crawler.items import Article
+from crawler.pages.versions import moment, parser_for
+from crawler.spiders.informburo import page_problem, page_selector
+from pipelines.normalize import normalize_item
+from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, worse_than_stored
+from pipelines.validate import Rejected, check_item
+from storage.archive import Archive, RawPage, archive_path
 from storage.db import writer
 from storage.ledger import start_run
-from storage.writes import delete_versions_since
+from storage.schema import content_hash
+from storage.writes import (
+    article_row,
+    article_versions,
+    insert_article,
+    recorded_errors,
+    recorded_rejects,
+    replace_versions,
+    run_ids,
+    stored_article,
+    update_article,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Pages per transaction: a reparse has the database to itself (it holds the writer lock).
+REPARSE_BATCH = 500
 
 
 @dataclass
 class ReparseOutcome:
+    """What a reparse did, for the command's one line and for tests."""
+
     run_id: int
     pages: int
     stored: int
-    rejected: int
+    rejected: int  # pages not stored: rejected, or unreadable
+    unreadable: int = 0  # … of which could not be read at all (not HTML, cut, the extractor raised)
+    versions_rebuilt: int = 0  # versions written from an archived page with a new text
+    versions_dropped: int = 0  # versions that a rebuilt page showed were no change
+    articles_changed: int = 0  # articles whose row or history changed
+
+
+@dataclass
+class Read:
+    """One archived page as the reparse read it: an article to replay, or why not."""
+
+    page: RawPage
+    seq: int  # its place among its URL's pages, in fetch order
+    item: Article | None = None
+    row: dict[str, Any] | None = None  # the ``articles`` columns of a valid article
+    digest: str | None = None  # its version's content hash
+    rejected: Rejected | None = None  # read, but the item broke the contract
+    unreadable: str | None = None  # not read at all: the reason
+
+    @property
+    def url(self) -> str:
+        """The article's canonical URL, or the fetched one when the page gave none."""
+        return (self.item.url if self.item is not None else None) or self.page.url
+
+
+@dataclass
+class History:
+    """An article's history as the replay rebuilt it, oldest first."""
+
+    #: Stored rows (with their ``id``) where kept or rebuilt to the same text; new dicts (no ``id``) where rebuilt.
+    versions: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[Read] = field(default_factory=list)
+    rejected: list[tuple[Read, str | None, str]] = field(default_factory=list)  # (page, field, reason)
+    #: The accepted page the history ends on; ``None`` when it ends on a kept version.
+    latest: Read | None = None
+
+
+def as_response(page: RawPage) -> Response:
+    """The archived page as the Scrapy response the crawl had (same class choice as the download handler)."""
+    headers = Headers(page.headers)
+    cls = responsetypes.from_args(headers=headers, url=page.url, body=page.body)
+    return cls(url=page.url, status=page.status, headers=headers, body=page.body)
+
+
+def read_page(page: RawPage, seq: int = 0) -> Read:
+    """Read an archived page exactly as the crawl read it; any failure becomes the page's recorded reason."""
+    read = Read(page, seq)
+    try:
+        response = as_response(page)
+        problem = page_problem(response)
+        if problem:
+            read.unreadable = problem
+            return read
+        parse_article = parser_for("article", page.fetched_at)
+        item = parse_article(page_selector(response), response.url, page.fetched_at, page.listing_published)
+        item.http = {"url": response.url, "etag": _header(response, b"ETag")}
+        item.http["last_modified"] = _header(response, b"Last-Modified")
+        read.item = normalize_item(item)
+        check_item(read.item)
+        read.row = article_row(vars(read.item), page.fetched_at)
+        read.digest = content_hash(read.row["title"], read.row["lead"], read.row["body"])
+    except Rejected as exc:
+        read.rejected, read.row = exc, None
+    except Exception as exc:  # whatever the extractor raises is this page's reason, not the run's end
+        read.item, read.row, read.unreadable = None, None, f"{type(exc).__name__}: {exc}"
+    return read
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def replay_history(
+    url: str,
+    reads: list[Read],
+    stored: list[dict[str, Any]],
+    runs: set[int],
+    verdicts: Callable[[Read], Iterable[tuple[str | None, str]]] = lambda read: (),
+) -> History:
+    """Replay an article's valid pages among its stored versions, in fetch order (pure: no writes).
+
+    A page is judged as the crawl judged it, against what stood just before it: the previous
+    accepted page's row, or only the text of a version kept from before (versions do not hold
+    the optional fields). In that case the "lost fields" half of the rule cannot be re-judged,
+    so the crawl's own verdict on that page, if it recorded one, stands (``verdicts``).
+    """
+    events: list[tuple[datetime, int, int, Any]] = [(moment(r.page.fetched_at), 0, r.seq, r) for r in reads]
+    events += [(moment(v["captured_at"]), 1, i, v) for i, v in enumerate(stored)]
+    events.sort(key=lambda event: event[:3])  # at one moment, the page before the version it made
+    history = History()
+    previous: str | None = None  # the content hash of the version that stands
+    standing: dict[str, Any] | None = None  # what the next page is judged against
+    known = False  # whether ``standing`` is a page's whole row (or only a kept version's text)
+    accepted_at: dict[datetime, int | None] = {}  # moment → index in history.versions of the version made then
+    for at, kind, _, event in events:
+        if kind == 0:
+            read: Read = event
+            assert read.row is not None and read.digest is not None
+            verdict = _judge(read, standing, known, verdicts)
+            if verdict:
+                history.rejected.append((read, *verdict))
+                continue
+            history.accepted.append(read)
+            history.latest, standing, known = read, read.row, True
+            accepted_at[at] = None
+            if read.digest != previous:
+                run_id = read.page.run_id if read.page.run_id in runs else None
+                version = {"url": url, "run_id": run_id, "captured_at": read.page.fetched_at}
+                version |= {"content_hash": read.digest, **{c: read.row[c] for c in ("title", "lead", "body")}}
+                accepted_at[at] = len(history.versions)
+                history.versions.append(version)
+                previous = read.digest
+        else:
+            version = event
+            if at in accepted_at:  # its page was read and accepted: rebuilt
+                index = accepted_at[at]
+                if index is not None and history.versions[index]["content_hash"] == version["content_hash"]:
+                    history.versions[index] = version  # rebuilt to the same text: the stored row stands
+                elif index is not None and history.versions[index]["run_id"] is None:
+                    history.versions[index]["run_id"] = version["run_id"]  # the page names no known run
+                continue
+            history.versions.append(version)  # not rebuildable: kept as it is
+            history.latest, previous = None, version["content_hash"]
+            standing, known = {"body": version["body"]}, False
+    return history
+
+
+def _judge(
+    read: Read,
+    standing: dict[str, Any] | None,
+    known: bool,
+    verdicts: Callable[[Read], Iterable[tuple[str | None, str]]],
+) -> tuple[str | None, str] | None:
+    """(field, reason) if this page is a worse extraction than what stood before it, else ``None``."""
+    assert read.row is not None
+    if standing is None:
+        return None
+    worse = worse_than_stored(read.row, standing)
+    if worse or known:
+        return worse
+    for name, reason in verdicts(read):  # lost optional fields: only the crawl could judge that
+        if name in KEPT_FIELDS:
+            return name, reason
+    return None
+
+
+class Replay:
+    """One reparse run's reading, judging and writing, one archived URL at a time."""
+
+    def __init__(self, db: Database, store: Store) -> None:
+        self.db = db
+        self.store = store
+        self.runs = run_ids(db)
+        #: What is on record, by URL: (field or stage, reason, captured_at, run_id), so nothing is recorded twice.
+        self.rejects: dict[str | None, list[tuple[Any, ...]]] = defaultdict(list)
+        for url, name, reason, captured_at, run_id in recorded_rejects(db):
+            self.rejects[url].append((name, reason, captured_at, run_id))
+        self.errors: dict[str | None, list[tuple[Any, ...]]] = defaultdict(list)
+        for url, stage, reason, captured_at, run_id in recorded_errors(db):
+            self.errors[url].append((stage, reason, captured_at, run_id))
+        self.outcome = ReparseOutcome(run_id=store.run_id, pages=0, stored=0, rejected=0)
+
+    def url(self, url: str, load: Callable[[], list[RawPage]]) -> int:
+        """Replay the archived pages of one fetched URL; how many pages were read."""
+        try:
+            pages = load()
+        except Exception as exc:  # an unreadable archive row: nothing of this URL is rebuilt, nothing lost
+            self._problem(url, f"archive unreadable: {type(exc).__name__}: {exc}")
+            return 0
+        reads = [read_page(page, seq) for seq, page in enumerate(pages)]
+        articles: dict[str, list[Read]] = {}
+        for read in reads:
+            if read.row is not None:
+                articles.setdefault(read.row["url"], []).append(read)
+        for article_url, article_reads in articles.items():
+            self._article(article_url, article_reads)
+        failed = [read for read in reads if read.row is None]
+        if failed:
+            with self.store.batch.item():
+                for read in failed:
+                    self._failed(read)
+            self.store.batch.commit_if_due()
+        self.outcome.pages += len(reads)
+        return len(reads)
+
+    def _problem(self, url: str, reason: str) -> None:
+        """A failure of the reparse itself about ``url``, in ``crawl_errors`` (once), in a savepoint of its own."""
+        if any(entry[:2] == ("parse", reason) for entry in self.errors.get(url, ())):
+            return  # a reparse met it before, and nothing has changed since: it is on record
+        with self.store.batch.item():
+            self._error(url, None, reason, None, None)
+        self.store.batch.commit_if_due()
+
+    def _article(self, url: str, reads: list[Read]) -> None:
+        """Rebuild one article from its pages; a failure is recorded and leaves the article as it was."""
+        try:
+            with self.store.batch.item():
+                self._rebuild(url, reads)
+        except sqlite3.IntegrityError as exc:  # this article's data, not the database: record it, go on
+            self.outcome.rejected += len(reads)
+            self._problem(url, f"reparse could not rebuild it: {type(exc).__name__}: {exc}")
+        except sqlite3.Error:  # disk full, read-only: the run cannot go on
+            raise
+        except Exception as exc:
+            self.outcome.rejected += len(reads)
+            self._problem(url, f"reparse could not rebuild it: {type(exc).__name__}: {exc}")
+        self.store.batch.commit_if_due()
+
+    def _rebuild(self, url: str, reads: list[Read]) -> None:
+        """Replay the article, write what differs (its row, its history from the first change on), then count."""
+        stored = article_versions(self.db, url)
+        history = replay_history(url, reads, stored, self.runs, self._verdicts)
+        article = stored_article(self.db, url)
+        versions = [
+            v if "id" in v or v["run_id"] is not None else {**v, "run_id": self.store.run_id} for v in history.versions
+        ]
+        same = 0  # the stored rows that stay where they are
+        while same < min(len(versions), len(stored)) and versions[same].get("id") == stored[same]["id"]:
+            same += 1
+        history_changed = same < len(versions) or same < len(stored)
+        row = self._row(article, history, versions, history_changed) if history.accepted else {}
+        changes = {name: value for name, value in row.items() if article is None or article.get(name) != value}
+        if article is None and changes:
+            insert_article(self.db, row)  # before its versions, which refer to it
+        elif changes:
+            update_article(self.db, {"url": url, **changes})
+        if history_changed:
+            rows = [{name: value for name, value in v.items() if name != "id"} for v in versions[same:]]
+            replace_versions(self.db, [v["id"] for v in stored[same:]], rows)
+        for read, name, reason in history.rejected:
+            self._reject(read, Rejected(name, reason))
+        for read in history.accepted:
+            self._count(read)
+        kept = {v["id"] for v in versions if "id" in v}
+        self.outcome.versions_rebuilt += sum(1 for v in versions if "id" not in v)
+        self.outcome.versions_dropped += sum(1 for v in stored if v["id"] not in kept)
+        self.outcome.articles_changed += int(history_changed or bool(changes))
+
+    def _row(
+        self, article: dict[str, Any] | None, history: History, versions: list[dict[str, Any]], changed: bool
+    ) -> dict[str, Any]:
+        """The ``articles`` columns to write: the latest page's, if it is the latest sighting; the history's counts."""
+        if not history.accepted:
+            return {}
+        latest = history.latest
+        if article is None:
+            latest = latest or history.accepted[-1]  # no row to protect: the latest accepted page makes it
+        elif latest is not None and moment(latest.page.fetched_at) < moment(article["last_seen_at"]):
+            latest = None  # a later sighting is not in the archive (or not readable now): the row stays
+        row: dict[str, Any] = {}
+        if latest is not None:
+            assert latest.row is not None
+            row = dict(latest.row)
+            if row["views"] is None:  # an empty counter never erases a count seen
+                seen = [r.row["views"] for r in history.accepted if r.row and r.row["views"] is not None]
+                row["views"] = article["views"] if article is not None else (seen[-1] if seen else None)
+            row.pop("first_seen_at")
+        first = history.accepted[0].page.fetched_at
+        if article is None or moment(first) < moment(article["first_seen_at"]):
+            row["first_seen_at"] = first
+        if changed or article is None:
+            row["versions"] = len(versions)
+            row["last_change_seen"] = versions[-1]["captured_at"] if len(versions) > 1 else None
+        return row
+
+    def _verdicts(self, read: Read) -> list[tuple[str | None, str]]:
+        """(field, reason) of the rejects the crawl recorded for this very page."""
+        return [(entry[0], entry[1]) for entry in self._on_record(self.rejects, read)]
+
+    def _on_record(self, record: dict[str | None, list[tuple[Any, ...]]], read: Read) -> list[tuple[Any, ...]]:
+        """Entries of ``record`` about this page: its URL, and its fetch time or the run that fetched it."""
+        page = read.page
+        return [
+            entry
+            for url in {read.url, page.url}
+            for entry in record.get(url, ())
+            if entry[2] == page.fetched_at or (page.run_id is not None and entry[3] == page.run_id)
+        ]
+
+    def _count(self, read: Read) -> None:
+        """An accepted page, counted as the store counts one, with its unreadable fields recorded once."""
+        item = read.item
+        assert item is not None
+        store = self.store
+        store.count_article_page(item)
+        store.stored += 1
+        store.stored_articles += 1
+        store.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
+        self.outcome.stored += 1
+        for name, reason in (item.problems or {}).items():
+            self._error(read.url, read, f"{name}: {reason}", None, read.page.fetched_at)
+
+    def _failed(self, read: Read) -> None:
+        """A page that gave no valid article: its reject, or why it could not be read, recorded once."""
+        if read.rejected is not None:
+            self._reject(read, read.rejected)
+        else:
+            self.outcome.unreadable += 1
+            self.outcome.rejected += 1
+            self._error(read.page.url, read, read.unreadable or "unreadable", read.page.status, read.page.fetched_at)
+
+    def _reject(self, read: Read, exc: Rejected) -> None:
+        """A page not stored: recorded in ``rejects`` unless this very reject is on record for it."""
+        self.outcome.rejected += 1
+        item = read.item
+        assert item is not None
+        on_record = any(entry[:2] == (exc.field, exc.reason) for entry in self._on_record(self.rejects, read))
+        if on_record:
+            self.store.count_article_page(item)
+            return
+        self.store.record_reject(item, exc, read.page.url)
+        self.rejects[read.url].append((exc.field, exc.reason, read.page.fetched_at, self.store.run_id))
+
+    def _error(self, url: str, read: Read | None, reason: str, status: int | None, captured_at: str | None) -> None:
+        """A problem met: recorded in ``crawl_errors`` unless it is on record for this page already."""
+        if read is not None and any(entry[:2] == ("parse", reason) for entry in self._on_record(self.errors, read)):
+            return
+        at = captured_at or now_kz()
+        self.store.record_error(url, "parse", reason, status, at)
+        self.errors[url].append(("parse", reason, at, self.store.run_id))
 
 
 def reparse(
@@ -42,29 +407,35 @@ def reparse(
 ) -> ReparseOutcome:
     """Re-extract archived article pages fetched at or after ``since`` (ISO 8601) into the database.
 
-    Each page is read by the page-object version of its fetch date (crawler/pages/versions.py).
+    Each page is read by the page-object version of its fetch date (crawler/pages/versions.py);
+    each article's history is replayed in fetch order (see the module's docstring).
     """
     with writer(db_path, lock_timeout) as db:
         pages = Archive(archive or archive_path(db_path))
         try:
             total = pages.count(since)
             run_id = start_run(db, now_kz(), job="reparse", parts="reparse")
-            store = Store(
-                db, run_id, view_points=False, batch_size=500
-            )  # the views history is what was seen, not re-derived
-            # versions from these pages are rebuilt from the pages themselves
-            delete_versions_since(db, pages.urls(), since or "")
-            rejected = done = 0
-            for page in pages.pages(since):
-                text = decode_html(page.body, page.headers.get("Content-Type"))
-                parse_article = parser_for("article", page.fetched_at)
-                item = parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published)
-                if not store_item(store, item, version_run_id=page.run_id, url=page.url):
-                    rejected += 1
-                done += 1
-                if progress:
-                    progress(done, total)
-            store.finish("ok", pages=done, drift_threshold=1.0)
-            return ReparseOutcome(run_id=run_id, pages=done, stored=store.stored_articles, rejected=rejected)
+            # the views history is what was seen, not re-derived: no view points
+            store = Store(db, run_id, view_points=False, batch_size=REPARSE_BATCH)
+            replay = Replay(db, store)
+            done = 0
+            try:
+                for url in pages.urls_since(since):
+                    done += replay.url(url, lambda url=url: pages.pages_of(url, since))
+                    if progress:
+                        progress(done, total)
+            except BaseException as exc:
+                _close(store, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", replay.outcome.pages)
+                raise
+            store.finish("ok", pages=replay.outcome.pages, drift_threshold=1.0)
+            return replay.outcome
         finally:
             pages.close()
+
+
+def _close(store: Store, status: str, pages: int) -> None:
+    """Close a run that could not finish, keeping the articles it completed; a database that refuses stays as is."""
+    try:
+        store.finish(status, pages=pages, drift_threshold=1.0)
+    except sqlite3.Error as exc:
+        logger.error("Could not close reparse run %s: %s", store.run_id, exc)

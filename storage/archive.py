@@ -100,6 +100,28 @@ class Archive:
         """Every URL with an archived page (reparse rebuilds their versions)."""
         return {url for (url,) in self.conn.execute("SELECT DISTINCT url FROM raw_pages")}
 
+    def urls_since(self, since: str | None = None) -> list[str]:
+        """URLs with a page fetched at or after ``since`` (every URL without it), in order of that first page.
+
+        Reparse takes one URL at a time, so a page's earlier and later versions are judged together.
+        """
+        where, params = ("WHERE fetched_at >= ?", [since]) if since else ("", [])
+        sql = f"SELECT url FROM raw_pages {where} GROUP BY url ORDER BY min(id)"
+        return [url for (url,) in self.conn.execute(sql, params)]
+
+    def pages_of(self, url: str, since: str | None = None) -> list[RawPage]:
+        """One URL's pages fetched at or after ``since``, in fetch order (bodies decompressed)."""
+        sql = "SELECT url, fetched_at, status, headers, body, run_id, listing_published FROM raw_pages WHERE url = ?"
+        params: list[str] = [url]
+        if since:
+            sql += " AND fetched_at >= ?"
+            params.append(since)
+        found = self.conn.execute(sql + " ORDER BY id", params)
+        return [
+            RawPage(page_url, fetched_at, status, json.loads(headers), zlib.decompress(body), run_id, listing)
+            for page_url, fetched_at, status, headers, body, run_id, listing in found
+        ]
+
     def pages(self, since: str | None = None) -> Iterator[RawPage]:
         """Archived pages in fetch order (so later versions come after earlier ones)."""
         sql = "SELECT url, fetched_at, status, headers, body, run_id, listing_published FROM raw_pages"

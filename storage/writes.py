@@ -157,6 +157,45 @@ def delete_versions_since(db: Database, urls: Iterable[str], since: str) -> None
     db["article_versions"].delete_where(where, [since, json.dumps(sorted(urls), ensure_ascii=False)])
 
 
+# --- what reparse reads and rewrites (jobs/reparse.py decides; nothing here is on a crawl's path) ---
+
+
+def article_versions(db: Database, url: str) -> list[dict[str, Any]]:
+    """Every stored version of an article, every column, in ``id`` order (which is fetch order)."""
+    cursor = db.execute("SELECT * FROM article_versions WHERE url = ? ORDER BY id", [url])
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, found, strict=True)) for found in cursor]
+
+
+def replace_versions(db: Database, remove: list[int], add: list[dict[str, Any]]) -> None:
+    """Drop the versions ``remove`` (by id), then add ``add`` in order: ids stay in fetch order.
+
+    Reparse rewrites an article's history from its first changed version on, so a rebuilt
+    version never gets an id above a later one.
+    """
+    if remove:
+        db.execute(
+            "DELETE FROM article_versions WHERE id IN (SELECT value FROM json_each(?))", [json.dumps(sorted(remove))]
+        )
+    for version in add:
+        add_version(db, version)
+
+
+def recorded_rejects(db: Database) -> Iterator[tuple[str | None, str | None, str, str, int | None]]:
+    """(url, field, reason, captured_at, run_id) of every reject on record (not the raw items: too big)."""
+    yield from db.execute("SELECT url, field, reason, captured_at, run_id FROM rejects")
+
+
+def recorded_errors(db: Database) -> Iterator[tuple[str, str, str, str, int | None]]:
+    """(url, stage, reason, captured_at, run_id) of every failure on record, resolved or not."""
+    yield from db.execute("SELECT url, stage, reason, captured_at, run_id FROM crawl_errors")
+
+
+def run_ids(db: Database) -> set[int]:
+    """Every ``crawl_runs`` id (a version may only name a run that exists)."""
+    return {run_id for (run_id,) in db.execute("SELECT id FROM crawl_runs")}
+
+
 # --- prepared statements of the store (see the module's docstring for why they are hand-written) ---
 
 
