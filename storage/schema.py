@@ -10,8 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from sqlite_utils import Database
+
+from core.clock import UNIFIED_AT, as_kz
 
 #: Tokenizer for full-text search: Unicode case folding (Cyrillic and Kazakh letters included),
 #: diacritics removed, so "ктк" finds "КТК" and "қаңтар" finds "Қаңтар".
@@ -84,6 +87,47 @@ def _v3_history_and_search(db: Database) -> None:
     ):
         db["article_views"].insert({**row, "source": "most_read"}, ignore=True)
     db["articles"].enable_fts(FTS_COLUMNS, create_triggers=True, tokenize=FTS_TOKENIZE)
+
+
+#: Every column holding a time the program wrote, as of schema version 8. Not http_validators.last_modified
+#: (the site's own HTTP header), nor article_tags.published_at (its trigger follows articles.published_at).
+_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "articles": ("published_at", "modified_at", "first_seen_at", "last_seen_at", "last_change_seen"),
+    "article_versions": ("captured_at",),
+    "article_views": ("captured_at",),
+    "most_read": ("captured_at",),
+    "rates": ("captured_at",),
+    "crawl_runs": ("started_at", "finished_at"),
+    "crawl_errors": ("captured_at", "resolved_at"),
+    "rejects": ("captured_at",),
+    "scheduler_jobs": ("next_run_at", "updated_at"),
+    "http_validators": ("updated_at",),
+}
+
+
+def _time_in_force(value: str | None) -> str | None:
+    """A stored +05:00 time from before Kazakhstan's move to UTC+05:00, as the same instant in the offset
+    in force then (+06:00; +07:00 in the summers up to 2004, when Almaty kept DST); any other value as it is."""
+    if not isinstance(value, str) or not value.endswith("+05:00"):
+        return value
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return as_kz(at).isoformat() if at < UNIFIED_AT else value
+
+
+def _v9_kazakhstan_time_in_force(db: Database) -> None:
+    """Times were written at a fixed +05:00, but Kazakhstan kept UTC+06:00 until 1 March 2024: a page
+    published at 00:30 on 1 May 2023 was stored on 30 April. Rewrite each earlier time in the offset
+    in force then, one UPDATE per table so each article's triggers (search, tags) fire once."""
+    db.conn.create_function("informburo_time_in_force", 1, _time_in_force, deterministic=True)
+    # A +05:00 text sorts as its instant: every time before the change is below this one.
+    bound = UNIFIED_AT.astimezone(timezone(timedelta(hours=5))).isoformat()
+    for table, columns in _TIME_COLUMNS.items():
+        sets = ", ".join(f"[{c}] = informburo_time_in_force([{c}])" for c in columns)
+        where = " OR ".join(f"([{c}] LIKE '%+05:00' AND [{c}] < :bound)" for c in columns)
+        db.execute(f"UPDATE [{table}] SET {sets} WHERE {where}", {"bound": bound})
 
 
 MIGRATIONS: list[str | Callable[[Database], None]] = [
@@ -229,6 +273,8 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     ALTER TABLE crawl_runs ADD COLUMN seed TEXT;
     CREATE UNIQUE INDEX crawl_runs_seed ON crawl_runs (seed) WHERE seed IS NOT NULL;
     """,
+    # 9: every time in the Kazakhstan offset in force at its instant (+06:00 before March 2024).
+    _v9_kazakhstan_time_in_force,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

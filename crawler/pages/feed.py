@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from lxml import etree
@@ -31,8 +32,11 @@ def parse_feed(xml: bytes) -> list[ListingEntry]:
         stamp = item.xpath(PUBDATE).strip()
         if stamp:
             try:
-                published = parsedate_to_datetime(stamp).astimezone(KZ_TZ).isoformat(timespec="seconds")
-            except (TypeError, ValueError):
+                moment = parsedate_to_datetime(stamp)
+                if moment.tzinfo is None:  # "-0000": UTC, local offset unknown (RFC 5322), never the server's zone
+                    moment = moment.replace(tzinfo=UTC)
+                published = moment.astimezone(KZ_TZ).isoformat(timespec="seconds")
+            except (TypeError, ValueError, OverflowError):
                 published = None
         entries.append(ListingEntry(link, published))
     return entries
