@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -24,13 +25,36 @@ EXIT_LOCKED = 75  # EX_TEMPFAIL: try again later
 DEMO_PORT = 8765
 
 
+class UsageError(Exception):
+    """Bad usage found by the command line itself: one line, exit 2 (``main``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit 2), like every other error of ours."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("informburo").strip()
+        self.exit(EXIT_USAGE, f"informburo: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
+
+
+def _at_least_one(text: str) -> int:
+    """An ``argparse`` type: a whole number of at least 1 (pages to walk, runs to list)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, not {text!r}")
+    return number
+
+
 def _settings_pairs(pairs: list[str]) -> dict[str, str]:
     """``-s NAME=VALUE`` options, as ``scrapy crawl -s`` takes them."""
     out: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise argparse.ArgumentTypeError(f"-s takes NAME=VALUE, not {pair!r}")
+        if not sep or not name.strip():
+            raise UsageError(f"-s takes NAME=VALUE, not {pair!r}")
         out[name.strip()] = value
     return out
 
@@ -88,10 +112,18 @@ def _report(outcome: Any) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     import scheduler
+    from core.config import ConfigError
+    from jobs.crawl import check_settings
 
     config = _config(args)
     if config is None:
         return EXIT_USAGE
+    check_settings(config.crawl_settings())  # what every child gets: wrong, every run would fail
+    for name, spec in config.jobs.items():
+        try:
+            check_settings(spec.get("settings", {}))
+        except ConfigError as exc:
+            raise ConfigError(f"job {name}: {exc}") from None
     return scheduler.Daemon(config).serve()
 
 
@@ -151,7 +183,7 @@ def print_summary(db_path: str) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from storage.db import open_database
+    from storage.db import UnusableDatabaseError, open_database
 
     args.base_url, args.set = None, []
     config = _config(args)
@@ -161,6 +193,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _distributed(args, quiet_when_off=True) if config.redis_url else None  # distributed mode
     try:
         db = open_database(args.db, create=False)
+    except UnusableDatabaseError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except FileNotFoundError as exc:
         if settings is None:
             print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
@@ -216,12 +251,12 @@ def print_runs(db: Any, path: str, limit: int) -> None:
 def cmd_parse(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from core.clock import KZ_TZ
+    from core.clock import KZ_TZ, as_kz
     from pipelines.preview import parse_page
 
     try:
         page = Path(args.file).read_bytes()
-        now = datetime.fromisoformat(args.now) if args.now else datetime.now(KZ_TZ)
+        now = as_kz(args.now) if args.now else datetime.now(KZ_TZ)  # no offset: Kazakhstan time
     except (OSError, ValueError) as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -231,18 +266,22 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from storage.db import open_database
+    from storage.db import UnusableDatabaseError, open_database
     from storage.export import export_rows, write_export
 
     try:
         db = open_database(args.db, create=False)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, UnusableDatabaseError) as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        rows = export_rows(db, args.table, args.since)  # a bad table or date is refused before --output is made
         try:
-            count = write_export(export_rows(db, args.table, args.since), args.format, out)
+            out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        try:
+            count = write_export(rows, args.format, out)
         finally:
             if args.output:
                 out.close()
@@ -257,10 +296,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from storage.browse import serve
+    from storage.db import UnusableDatabaseError, open_database
 
     try:
+        open_database(args.db, create=False).close()  # a file Datasette could not read: say so now, in one line
         return serve(args.db, args.port)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, UnusableDatabaseError) as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -287,6 +328,7 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     from core.clock import since_bound
     from jobs.reparse import reparse
     from storage.archive import archive_path
+    from storage.db import UnusableDatabaseError
     from storage.lock import LockTimeoutError
 
     archive = Path(args.archive) if args.archive else archive_path(args.db)
@@ -309,6 +351,9 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     except LockTimeoutError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_LOCKED
+    except UnusableDatabaseError as exc:
+        print(f"informburo: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     finally:
         bar.close()
     print(
@@ -348,6 +393,7 @@ def _stop_on_signals() -> Any:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from crawler.distributed import REDIS_DOWN
+    from jobs.crawl import check_run
     from jobs.seed import seed_run
 
     settings = _distributed(args)
@@ -358,6 +404,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     backfill = args.pages is not None or args.until is not None
     max_pages = args.pages if backfill else args.max_pages
+    check_run(settings, args.only, max_pages=max_pages, until=args.until)  # before the lock: nothing touched
     try:
         run, plan = seed_run(settings, args.only, max_pages=max_pages, backfill=backfill, until=args.until)
     except ValueError as exc:
@@ -478,9 +525,7 @@ def _add_site(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from storage.browse import DEFAULT_PORT, port_number
 
-    parser = argparse.ArgumentParser(
-        prog="informburo", description="Collect an Informburo-style news site into SQLite."
-    )
+    parser = _Parser(prog="informburo", description="Collect an Informburo-style news site into SQLite.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     crawl = sub.add_parser(
@@ -489,7 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(crawl)
     _add_db(crawl, config=True)
     _add_site(crawl)
-    crawl.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
+    crawl.add_argument(
+        "--max-pages", type=_at_least_one, default=None, help="listing pages to walk at most (default 3)"
+    )
     crawl.add_argument(
         "--only", default=None, help="collect only some of: articles,most_read,rates,recheck (default: the first three)"
     )
@@ -515,7 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(backfill)
     _add_db(backfill, config=True)
     _add_site(backfill)
-    backfill.add_argument("--pages", type=int, default=None, help="how many listing pages to walk")
+    backfill.add_argument("--pages", type=_at_least_one, default=None, help="how many listing pages to walk")
     backfill.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
     backfill.add_argument(
         "--jobdir", default=None, help="where an interrupted backfill is kept (default <db>.backfill)"
@@ -540,14 +587,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(status, config=True)
     status.add_argument("--config", default=None, help="TOML config; its redis_url adds the distributed state")
     status.add_argument("--redis-url", default=None, help="show the shared queue, workers and store of this Redis")
-    status.add_argument("--limit", type=int, default=10, help="how many runs to list")
+    status.add_argument("--limit", type=_at_least_one, default=10, help="how many runs to list")
     status.set_defaults(func=cmd_status)
 
     seed = sub.add_parser("seed", help="distributed mode: queue one run for the workers (what the daemon's jobs do)")
     _add_distributed(seed)
     seed.add_argument("--only", default=None, help="collect only some of: articles,most_read,rates,recheck")
-    seed.add_argument("--max-pages", type=int, default=None, help="listing pages to walk at most (default 3)")
-    seed.add_argument("--pages", type=int, default=None, help="a shared backfill: walk N listing pages, as `backfill`")
+    seed.add_argument("--max-pages", type=_at_least_one, default=None, help="listing pages to walk at most (default 3)")
+    seed.add_argument(
+        "--pages", type=_at_least_one, default=None, help="a shared backfill: walk N listing pages, as `backfill`"
+    )
     seed.add_argument("--until", default=None, help="a shared backfill: walk back to this date (YYYY-MM-DD)")
     seed.set_defaults(func=cmd_seed)
 
@@ -567,18 +616,57 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "db", "") is None and not hasattr(args, "config"):  # commands that read no config file
-        from core.config import load_config
+    """Run one command; every error ends as one line on stderr and an exit code (README), never a traceback.
 
-        args.db = load_config().db
-    if getattr(args, "set", None) is not None:
-        try:
+    ``INFORMBURO_DEBUG=1`` lets an unexpected exception through with its traceback, for a developer.
+    """
+    from core.config import ConfigError, load_config
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already said in one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        if getattr(args, "db", "") is None and not hasattr(args, "config"):  # commands that read no config file
+            args.db = load_config().db
+        if getattr(args, "set", None) is not None:
             _settings_pairs(args.set)
-        except argparse.ArgumentTypeError as exc:
-            parser.error(str(exc))
-    return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader gone (`| head`) shows here, not in Python's last flush at exit
+        return code
+    except (ConfigError, UsageError) as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("INFORMBURO_DEBUG"):
+            raise
+        _say(f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+def _say(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print("informburo: " + " ".join(message.split("\n")), file=sys.stderr)
+
+
+def _silence_stdout() -> None:
+    """The reader of standard output went away (``informburo parse … | head``): that is not an error.
+
+    Standard output is pointed at /dev/null, so that Python's own flush at exit does not
+    print a "BrokenPipeError" of its own.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        pass
 
 
 if __name__ == "__main__":

@@ -62,12 +62,15 @@ class AllowedHostsMiddleware:
 
     It sees every request, redirects included (Scrapy schedules a redirect as a new
     request), so a redirect to another host, to ``127.0.0.2`` or to ``file://`` is refused
-    here with the reason, before any connection is made.
+    here with the reason, before any connection is made. A site configured over https is
+    never fetched over http: a redirect down to ``http://`` (a stripped or spoofed TLS hop)
+    is refused and recorded the same way; an http site may still be sent up to https.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         base = urlsplit(crawler.settings.get("INFORMBURO_BASE_URL") or "")
         self.netloc = base.netloc.lower()
+        self.scheme = base.scheme.lower()
         self.crawler = crawler
 
     @classmethod
@@ -77,11 +80,15 @@ class AllowedHostsMiddleware:
     def process_request(self, request: Request) -> None:
         spider = self.crawler.spider
         netloc = getattr(spider, "base_netloc", None) or self.netloc
+        base_url = getattr(spider, "base_url", None)
+        scheme = urlsplit(base_url).scheme.lower() if base_url else self.scheme
         parts = urlsplit(request.url)
+        via = request.meta.get("redirect_urls")
+        origin = f" (redirected from {via[0]})" if via else ""
         if parts.scheme not in ("http", "https") or parts.netloc.lower() != netloc:
-            via = request.meta.get("redirect_urls")
-            origin = f" (redirected from {via[0]})" if via else ""
             raise IgnoreRequest(f"{REFUSED} {request.url}: only {netloc} over http(s) is allowed{origin}")
+        if scheme == "https" and parts.scheme != "https":
+            raise IgnoreRequest(f"{REFUSED} {request.url}: {netloc} is collected over https, never over http{origin}")
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

@@ -9,18 +9,23 @@ what that writer stored, never from what was there before it waited.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+from scrapy import signals
 from scrapy.crawler import Crawler, CrawlerProcess
-from scrapy.settings import Settings
+from scrapy.settings import BaseSettings, Settings
 from twisted.python.failure import Failure
 
 from core.clock import now_kz
+from core.config import ConfigError, check_base_url
 from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED, parse_parts
 from core.plan import RunPlan
+from crawler.fields import parse_datetime
 from crawler.spiders.informburo import InformburoSpider
 from jobs.plan import plan_run
 from storage.db import writer
@@ -51,15 +56,97 @@ class RunOutcome:
 def crawl_settings(
     db: str, base_url: str, max_pages: int | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
-    """The project's settings with this run's database, site and ``-s`` overrides on top."""
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    """The project's settings with this run's database, site and ``-s`` overrides on top.
+
+    ``ConfigError`` for a value Scrapy could not read (``check_settings``), before anything runs.
+    """
     values: dict[str, Any] = {"INFORMBURO_DB": db, "INFORMBURO_BASE_URL": base_url}
     if max_pages is not None:
         values["INFORMBURO_MAX_PAGES"] = max_pages
     values.update(overrides or {})
+    check_settings(values)
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
     settings.setdict(values, priority="cmdline")
     return settings
+
+
+@cache
+def _defaults() -> Settings:
+    """Scrapy's defaults under the project's (crawler/settings.py): what each override is checked against."""
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    return settings
+
+
+def check_settings(values: Mapping[str, Any]) -> None:
+    """Each setting (``-s``, a config's ``[settings]``) must read as its default's type; ``ConfigError`` if not.
+
+    Scrapy reads ``DOWNLOAD_DELAY=abc`` only once the crawl runs, so without this a typo
+    is a failed run, a database and a lock file made for nothing. A setting without a
+    typed default (a string, None, an unknown name) is passed through as Scrapy would.
+    """
+    defaults = _defaults()
+    for name, value in values.items():
+        problem = _setting_problem(name, value, defaults.get(name))
+        if problem:
+            raise ConfigError(f"setting {name}: {value!r} {problem}")
+    if "INFORMBURO_BASE_URL" in values:
+        check_base_url(str(values["INFORMBURO_BASE_URL"]))
+
+
+def _setting_problem(name: str, value: Any, default: Any) -> str | None:
+    """Why Scrapy could not read ``value`` the way ``default`` is typed, or None."""
+    scratch = BaseSettings({name: value})
+    if isinstance(default, bool):
+        try:
+            scratch.getbool(name)
+        except (TypeError, ValueError):
+            return "is not a boolean (True/False, true/false or 1/0)"
+    elif isinstance(default, int | float):
+        try:
+            number = None if isinstance(value, bool) else scratch.getfloat(name)
+        except (TypeError, ValueError):
+            number = None
+        if number is None or math.isnan(number):
+            return "is not a number"
+        if name == "INFORMBURO_MAX_PAGES" and (number < 1 or number != int(number)):
+            return "is not a whole number of at least 1"
+    elif isinstance(default, BaseSettings | dict):
+        try:
+            scratch.getdict(name)
+        except (TypeError, ValueError) as exc:
+            return f"is not a JSON object ({exc})"
+    elif isinstance(default, list | tuple) and default and all(isinstance(v, int) for v in default):
+        try:
+            [int(v) for v in scratch.getlist(name)]
+        except (TypeError, ValueError):
+            return "is not a comma-separated list of whole numbers"
+    elif name == "LOG_LEVEL" and not (isinstance(value, int) or str(value) in logging.getLevelNamesMapping()):
+        return f"is not a log level ({', '.join(logging.getLevelNamesMapping())})"
+    return None
+
+
+def check_run(
+    settings: Settings, only: str | None = None, *, max_pages: int | None = None, until: str | None = None
+) -> set[str]:
+    """A run's options, checked before the writer lock is taken: a bad one touches no file.
+
+    Returns the parts to collect; ``ConfigError`` (bad usage: exit 2) for a bad option.
+    """
+    try:
+        parts = parse_parts(only)
+    except ValueError as exc:
+        raise ConfigError(str(exc).replace("only=", "--only", 1)) from None
+    check_base_url(settings.get("INFORMBURO_BASE_URL") or "")
+    if max_pages is not None and max_pages < 1:
+        raise ConfigError(f"pages to walk must be at least 1, not {max_pages}")
+    if until:
+        try:
+            parse_datetime(until)
+        except ValueError:
+            raise ConfigError(f"--until takes a date (YYYY-MM-DD) or an ISO time, not {until!r}") from None
+    return parts
 
 
 def plan_from_settings(
@@ -101,8 +188,10 @@ def run_crawl(
     """Run one pass in this process (Scrapy's reactor cannot restart: call once per process).
 
     Holds the writer lock from planning to the run's last write. ``on_crawler`` may
-    connect to the crawler's signals first (the backfill's progress bar).
+    connect to the crawler's signals first (the backfill's progress bar). Bad options raise
+    ``ConfigError`` before the lock, so they leave no lock file, database or run behind.
     """
+    parts = check_run(settings, only, max_pages=max_pages, until=until)
     path = settings.get("INFORMBURO_DB")
     try:
         lock = WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")).acquire()
@@ -113,7 +202,7 @@ def run_crawl(
         return RunOutcome(run_id=None, status="failed", reason=reason, stats={})
     try:
         try:
-            plan = plan_from_settings(settings, parse_parts(only), max_pages=max_pages, backfill=backfill, until=until)
+            plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
         except Exception as exc:  # unreadable database, bad options: a failed run with the reason
             reason = f"{type(exc).__name__}: {exc}"
             return RunOutcome(run_id=record_stillborn_run(settings, reason), status="failed", reason=reason, stats={})
@@ -122,9 +211,43 @@ def run_crawl(
         lock.release()
 
 
+class OneLineErrors(logging.Filter):
+    """Log records without their traceback: the exception's one line is kept in the message.
+
+    Scrapy logs some failures it expects (robots.txt unreachable: the site is down) with
+    a traceback; in cron mail and in the daemon's log, one line says what happened.
+    ``LOG_LEVEL=DEBUG`` keeps every traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None:
+            message = record.getMessage()
+            if str(exc) not in message:
+                message = f"{message}: {type(exc).__name__}: {exc}"
+            record.msg, record.args = message, None
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def _one_line_errors(crawler: Crawler) -> None:
+    """Put ``OneLineErrors`` on the root handler (unless LOG_LEVEL is DEBUG) once the spider opens:
+    Scrapy installs that handler anew when the crawl starts."""
+    if str(crawler.settings.get("LOG_LEVEL")).upper() in ("DEBUG", str(logging.DEBUG)):
+        return
+
+    def install() -> None:
+        for handler in logging.root.handlers:
+            if not any(isinstance(f, OneLineErrors) for f in handler.filters):
+                handler.addFilter(OneLineErrors())
+
+    crawler.signals.connect(install, signal=signals.spider_opened, weak=False)
+
+
 def _crawl(settings: Settings, plan: RunPlan, on_crawler: Callable[[Crawler], None] | None) -> RunOutcome:
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(InformburoSpider)
+    _one_line_errors(crawler)
     if on_crawler:
         on_crawler(crawler)
     failures: list[Failure] = []
@@ -175,6 +298,7 @@ def run_worker(settings: Settings) -> int:
     """
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(InformburoSpider)
+    _one_line_errors(crawler)
     failures: list[Failure] = []
     process.crawl(crawler).addErrback(failures.append)
     process.start()

@@ -12,16 +12,25 @@ from sqlite_utils import Database
 
 from core.names import DEFAULT_LOCK_TIMEOUT
 from storage.lock import WriterLock
-from storage.schema import migrate
+from storage.schema import SCHEMA_VERSION, migrate, schema_version
 
 BUSY_TIMEOUT_S = 30
+
+
+class UnusableDatabaseError(sqlite3.DatabaseError):
+    """The file is no SQLite database, or (for a reader) not one this program's schema can be read from.
+
+    A ``sqlite3.DatabaseError``, so writers that catch those still do; the CLI says it in one line.
+    """
 
 
 def open_database(path: str | Path, *, create: bool = True) -> Database:
     """Open (and migrate) the database in WAL mode with a busy timeout.
 
     ``create=False`` refuses a missing file instead of making an empty one, for the
-    commands that only read.
+    commands that only read; and, since readers do not migrate, a database whose schema
+    is older than this program's (``UnusableDatabaseError``, as for a file that is not
+    SQLite at all), rather than failing on a missing table halfway through.
     """
     path = Path(path)
     if not create and not path.exists():
@@ -29,8 +38,23 @@ def open_database(path: str | Path, *, create: bool = True) -> Database:
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    conn.execute("PRAGMA foreign_keys = ON")
     db = Database(conn)
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        version = schema_version(db)  # reads the file's header: "file is not a database" shows here
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError):
+            raise _explained(path, exc) from exc
+        raise UnusableDatabaseError(f"{path} is not an SQLite database ({exc})") from exc
+    if not create and version < SCHEMA_VERSION:
+        conn.close()
+        if version == 0:
+            raise UnusableDatabaseError(f"{path} holds no informburo tables: not a database `informburo crawl` made")
+        raise UnusableDatabaseError(
+            f"{path} has schema version {version}, older than this program's ({SCHEMA_VERSION});"
+            " the next `informburo crawl` or `informburo reparse` upgrades it"
+        )
     if create:
         try:
             db.enable_wal()
@@ -99,6 +123,6 @@ def unresolved_failures(db: Database, since: str) -> list[str]:
 
 
 def recent_article_urls(db: Database, since: str) -> list[str]:
-    """Stored articles published at or after ``since`` (ISO 8601, +05:00), newest first."""
+    """Stored articles published at or after ``since`` (ISO 8601 in Kazakhstan time), newest first."""
     sql = "SELECT url FROM articles WHERE published_at >= ? ORDER BY published_at DESC"
     return [url for (url,) in db.execute(sql, [since])]

@@ -28,7 +28,11 @@ FORMATS = ("jsonl", "csv")
 
 
 def export_rows(db: Database, table: str, since: str | None = None) -> Iterator[dict[str, Any]]:
-    """The table's rows in storage order, optionally only those at or after ``since``."""
+    """The table's rows in storage order, optionally only those at or after ``since``.
+
+    A bad table or date raises ``ValueError`` here, at the call, not at the first row: the
+    caller learns it before it creates an output file that would be left empty.
+    """
     if table not in TABLES:
         raise ValueError(f"cannot export {table!r}: choose one of {', '.join(TABLES)}")
     sql = f"SELECT * FROM [{table}]"  # the name is one of ours, never user text
@@ -37,7 +41,7 @@ def export_rows(db: Database, table: str, since: str | None = None) -> Iterator[
         sql += f" WHERE [{TABLES[table]}] >= ?"
         params.append(since_bound(since))
     sql += " ORDER BY rowid"
-    yield from db.query(sql, params)
+    return db.query(sql, params)
 
 
 def write_export(rows: Iterator[dict[str, Any]], fmt: str, out: TextIO) -> int:

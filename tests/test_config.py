@@ -71,3 +71,14 @@ def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
     assert cli.main(["crawl", "--config", str(toml)]) == cli.EXIT_USAGE
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown top-level keys: dbb" in err
+
+
+@pytest.mark.parametrize(
+    "source",
+    [{"environ": {"INFORMBURO_BASE_URL": "ftp://env.example"}}, {"base_url": "informburo.kz"}],
+    ids=["environment", "command line"],
+)
+def test_a_base_url_that_is_not_http_is_refused_wherever_it_comes_from(source: dict) -> None:
+    """Checked once, at load: a crawl would only find out after taking the lock and making the database."""
+    with pytest.raises(ValueError, match="base URL must be an absolute http"):
+        load_config(**{"environ": {}, **source})
