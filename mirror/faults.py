@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import random
+import re
 import socket
 import struct
 import time
@@ -21,6 +22,14 @@ BOMB_BYTES = 64 * 1024 * 1024
 #: What the soak test picks from: transient faults the next attempt or run survives, and permanent ones.
 RANDOM_FAULTS = ("500", "503", "429", "reset", "truncated", "empty", "slow")
 
+#: Inline tags nested deeper than Python's recursion limit, but not than lxml's 2,048 levels.
+DEEP = 1500
+#: Values no field rule can read, and the far dates that overflow Python's datetime.
+HUGE_COUNT = b"99999999999999999999999"
+FAR_FUTURE = b"9999-12-31T23:59:59Z"
+YEAR_ONE = b"0001-01-01T00:00:00+06:00"
+BAD_URL = b"http://[::1"
+
 _BOMB: bytes | None = None
 
 
@@ -30,6 +39,40 @@ def gzip_bomb() -> bytes:
     if _BOMB is None:
         _BOMB = gzip.compress(b"\0" * BOMB_BYTES, compresslevel=9)
     return _BOMB
+
+
+def minified(page: bytes, optional: bool = True) -> bytes:
+    """The page as a minifier serves it: no ``</body>``, no ``</html>``; with ``optional``, no other
+    optional end tag (``</p>``, ``</li>``, ``</head>``) and no line breaks between tags either."""
+    page = page.replace(b"</body>", b"").replace(b"</html>", b"")
+    if optional:
+        for tag in (b"</p>", b"</li>", b"</head>"):
+            page = page.replace(tag, b"")
+        page = re.sub(rb">\n\s*<", b"><", page)
+    return page
+
+
+def hostile(page: bytes) -> bytes:
+    """Every optional field of the article page made unreadable, each with another exception type.
+
+    A far ``dateModified`` (past datetime's range), a ``@type`` that is an object (TypeError), a views
+    counter past 64 bits (too large for SQLite), a lead image and a canonical link that are no
+    URLs (ValueError), and title and paragraph nested deeper than Python recurses (RecursionError).
+    The title, body and publication date stay readable: the article must still be stored.
+    """
+    page = re.sub(rb'"dateModified": "[^"]*"', b'"dateModified": "' + FAR_FUTURE + b'"', page)
+    odd_type = b'<script type="application/ld+json">{"@type": {"x": 1}, "headline": 5}</script>\n'
+    page = page.replace(b'<script type="application/ld+json">', odd_type + b'<script type="application/ld+json">', 1)
+    page = re.sub(
+        rb'(<small id="arrilot-widget-container-\d+">)[^<]*(</small>)', rb"\g<1>" + HUGE_COUNT + rb"\g<2>", page
+    )
+    page = re.sub(rb'(<img class="article-img" data-src=")[^"]*(")', rb"\g<1>" + BAD_URL + rb"\g<2>", page)
+    page = re.sub(rb'(<link rel="canonical" href=")[^"]*(")', rb"\g<1>https://[informburo.kz/x\g<2>", page)
+    page = re.sub(rb"(<h1>)(.*?)(</h1>)", lambda m: m[1] + b"<b>" * DEEP + m[2] + b"</b>" * DEEP + m[3], page, count=1)
+    first_p = rb'(<div class="article">.*?<p>)(.*?)(</p>)'
+    return re.sub(
+        first_p, lambda m: m[1] + b"<span>" * DEEP + m[2] + b"</span>" * DEEP + m[3], page, count=1, flags=re.S
+    )
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -65,6 +108,26 @@ def answer(handler: BaseHTTPRequestHandler, fault: str, page: bytes, content_typ
         handler.close_connection = True
     elif fault == "truncated":
         _send(handler, 200, page[: int(len(page) * 0.4)], {"Content-Type": content_type})
+    elif fault == "short":  # declares the whole page, sends 60 % of it, and closes cleanly
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(page)))
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.wfile.write(page[: int(len(page) * 0.6)])
+        handler.wfile.flush()
+        handler.close_connection = True
+    elif fault in ("unclosed", "minified"):  # complete pages, without the optional end tags
+        _send(handler, 200, minified(page, optional=fault == "minified"), {"Content-Type": content_type})
+    elif fault == "hostile":
+        _send(handler, 200, hostile(page), {"Content-Type": content_type})
+    elif fault == "year-one":  # the publication time is the first instant Python can hold, in UTC+6
+        _send(
+            handler,
+            200,
+            re.sub(rb'<time datetime="[^"]*"', b'<time datetime="' + YEAR_ONE + b'"', page, count=1),
+            {"Content-Type": content_type},
+        )
     elif fault == "binary":
         _send(handler, 200, random.Random(handler.path).randbytes(20_000), html)
     elif fault == "empty":

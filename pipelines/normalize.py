@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from itemadapter import ItemAdapter
@@ -20,15 +21,46 @@ from crawler.fields import (
     split_emoji,
 )
 from crawler.items import Article, MostReadEntry, RateQuote
+from pipelines.validate import Rejected
+
+#: SQLite's INTEGER is 64-bit: a larger count could not be stored at all.
+MAX_COUNT = 2**63 - 1
+
+
+def reason_of(exc: BaseException) -> str:
+    """An exception as a recorded reason: a field rule's ``ValueError`` says it all; others say their type."""
+    if isinstance(exc, ValueError) and str(exc):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _set(adapter: ItemAdapter, problems: dict[str, str], name: str, func: Any, *args: Any) -> None:
-    """Set ``name`` to ``func(value)``; a value that cannot be read becomes a recorded problem."""
+    """Set ``name`` to ``func(value)``; a value that cannot be read becomes a recorded problem.
+
+    Any exception, not only ``ValueError``: a far date overflows (``OverflowError``), a value of
+    the wrong type raises ``TypeError``. The field is NULL, the item and its other fields go on.
+    """
     try:
         adapter[name] = func(adapter.get(name), *args)
-    except ValueError as exc:
+    except Exception as exc:
         adapter[name] = None
-        problems.setdefault(name, str(exc))
+        problems.setdefault(name, reason_of(exc))
+
+
+def count(value: Any) -> int | None:
+    """``parse_count``, within what SQLite can store."""
+    number = parse_count(value)
+    if number is not None and not -MAX_COUNT <= number <= MAX_COUNT:
+        raise ValueError(f"too large for a count: {value!r}")
+    return number
+
+
+def amount(value: Any) -> float | None:
+    """``parse_amount``, finite (digits past a float's range read as infinity)."""
+    number = parse_amount(value)
+    if number is not None and not math.isfinite(number):
+        raise ValueError(f"too large for an amount: {value!r}")
+    return number
 
 
 def normalize_item(item: Any) -> Any:
@@ -44,31 +76,38 @@ def normalize_item(item: Any) -> Any:
     adapter["problems"] = problems
     if isinstance(item, Article):
         _set(adapter, problems, "url", canonical_url)
-        adapter["section"] = section_of(adapter["url"])
-        adapter["lang"] = language(item.lang)
-        adapter["title"] = clean_text(item.title)
-        adapter["lead"] = clean_text(item.lead)
-        adapter["body"] = join_blocks(item.body)
-        adapter["author"] = clean_text(item.author)
+        fetched = item.http.get("url") if isinstance(item.http, dict) else None
+        if adapter["url"] is None and fetched:  # an unreadable canonical: the fetched URL names the page
+            _set(adapter, problems, "url", lambda _: canonical_url(fetched))
+            if adapter["url"] is not None:
+                problems["url"] = f"{problems.get('url', 'unreadable')}: stored under the fetched URL"
+        _set(adapter, problems, "section", lambda _: section_of(adapter["url"]))
+        _set(adapter, problems, "lang", language)
+        for name in ("title", "lead", "author"):
+            _set(adapter, problems, name, clean_text)
+        _set(adapter, problems, "body", join_blocks)
         _set(adapter, problems, "published_at", parse_datetime)
         _set(adapter, problems, "modified_at", parse_datetime)
-        if adapter["modified_at"] == adapter["published_at"]:
+        if adapter["modified_at"] is not None and adapter["modified_at"] == adapter["published_at"]:
             adapter["modified_at"] = None  # JSON-LD repeats datePublished when nothing was edited
             item.sources.pop("modified_at", None)
-        adapter["tags"] = clean_tags(item.tags)
+        _set(adapter, problems, "tags", clean_tags)
         _set(adapter, problems, "image_url", canonical_url, adapter["url"])
-        _set(adapter, problems, "views", parse_count)
+        _set(adapter, problems, "views", count)
     elif isinstance(item, MostReadEntry):
-        raw_emoji, title = split_emoji(item.title)
-        adapter["emoji"] = clean_text(item.emoji) or raw_emoji
-        adapter["title"] = title
+        try:
+            raw_emoji, adapter["title"] = split_emoji(item.title)
+        except Exception as exc:
+            raw_emoji, adapter["title"] = None, None
+            problems.setdefault("title", reason_of(exc))
+        _set(adapter, problems, "emoji", lambda raw: clean_text(raw) or raw_emoji)
         _set(adapter, problems, "url", canonical_url)
         for name in ("rank", "views", "comments", "reactions"):
-            _set(adapter, problems, name, parse_count)
+            _set(adapter, problems, name, count)
     elif isinstance(item, RateQuote):
-        adapter["currency"] = currency_code(item.currency)
-        _set(adapter, problems, "buy", parse_amount)
-        _set(adapter, problems, "sell", parse_amount)
+        _set(adapter, problems, "currency", currency_code)
+        _set(adapter, problems, "buy", amount)
+        _set(adapter, problems, "sell", amount)
     return item
 
 
@@ -76,4 +115,8 @@ class NormalizePipeline:
     """First pipeline: raw page strings → stored values, for every item class."""
 
     def process_item(self, item: Any) -> Any:
-        return normalize_item(item)
+        """Any exception becomes a ``Rejected`` (recorded by the store), never Scrapy's bare log line."""
+        try:
+            return normalize_item(item)
+        except Exception as exc:
+            raise Rejected(None, f"could not be normalised: {type(exc).__name__}: {exc}") from exc

@@ -264,14 +264,59 @@ def store_item(store: Store, item: Any, *, version_run_id: int | None = None, ur
     For the callers outside Scrapy (``reparse``, distributed mode's store process), so an item
     takes one path to the database however it arrived. A reject is recorded; returns False.
     """
-    item = normalize_item(item)
     try:
+        item = normalize_item(item)
         check_item(item)
         store.store(item, version_run_id=version_run_id)
-    except Rejected as exc:
-        store.record_reject(item, exc, url)
+    except Exception as exc:
+        reject = item_fault(exc)
+        if reject is None:  # the database itself failed: the caller's pass cannot go on
+            raise
+        keep_reject(store, item, reject, url)
         return False
     return True
+
+
+#: sqlite3 errors that belong to one item's values (a binding, a constraint), not to the database.
+ITEM_DB_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+def item_fault(exc: Exception) -> Rejected | None:
+    """The reject an exception met while handling one item amounts to, so that any exception, not
+    only ``Rejected``, ends in ``rejects``; ``None`` when the database itself failed (disk full,
+    read-only, closed), which stops the pass instead."""
+    if isinstance(exc, Rejected):
+        return exc
+    if isinstance(exc, sqlite3.Error) and (not isinstance(exc, ITEM_DB_ERRORS) or "closed" in str(exc)):
+        return None
+    return Rejected(None, f"not stored: {type(exc).__name__}: {exc}")
+
+
+def keep_reject(store: Store, item: Any, exception: BaseException, url: str | None) -> None:
+    """Record a reject; an item too odd to keep whole still leaves its URL and reason in ``crawl_errors``."""
+    try:
+        store.record_reject(item, exception, url)
+    except sqlite3.Error:
+        raise
+    except Exception as exc:
+        item_url = getattr(item, "url", None)
+        reason = f"rejected ({exception}); the item itself could not be kept: {type(exc).__name__}: {exc}"
+        store.record_error(url or (item_url if isinstance(item_url, str) else "") or "", "parse", reason, None)
+
+
+def page_of(response: Any) -> tuple[str, int | None, dict[str, Any]]:
+    """(URL, HTTP status, request meta) of what a signal names: a response, or the ``Failure`` an errback got."""
+    if isinstance(response, Failure):
+        request = getattr(response, "request", None)
+        answer = getattr(response.value, "response", None)
+        return getattr(request, "url", ""), getattr(answer, "status", None), getattr(request, "meta", {})
+    if response is None:
+        return "", None, {}
+    try:
+        meta = response.meta
+    except AttributeError:  # a response tied to no request
+        meta = {}
+    return response.url, response.status, meta
 
 
 class StorePipeline:
@@ -292,6 +337,7 @@ class StorePipeline:
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         pipeline = cls(crawler)
         crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.item_error, signal=signals.item_error)
         crawler.signals.connect(pipeline.spider_error, signal=signals.spider_error)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
@@ -315,11 +361,19 @@ class StorePipeline:
         logger.info("Run %s storing into %s", run_id, self.db_path)
 
     def process_item(self, item: Any) -> Any:
+        """Store one item. An exception of the item (a value SQLite cannot bind, a bug) is a
+        ``Rejected`` that ``item_dropped`` records; one of the database stops the pass."""
         assert self.store is not None
         try:
             self.store.store(item)
-        except sqlite3.Error as exc:  # disk full, read-only file: the pass cannot go on
-            self._fail_store(exc)
+        except Exception as exc:
+            reject = item_fault(exc)
+            if reject is exc:
+                raise
+            if reject is not None:
+                raise reject from exc
+            assert isinstance(exc, sqlite3.Error)
+            self._fail_store(exc)  # disk full, read-only file: the pass cannot go on
             raise DropItem(f"not stored: {exc}") from exc
         return item
 
@@ -331,20 +385,31 @@ class StorePipeline:
         deferred_from_coro(self.crawler.engine.close_spider_async(reason="store_failed"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException) -> None:
+        """A dropped item (a reject of any pipeline) is kept in ``rejects`` with its reason."""
         if self.store is None or self.crawler.stats.get_value(STAT_STORE_FAILED):
             return
         try:
-            self.store.record_reject(item, exception, response.url if response is not None else None)
+            keep_reject(self.store, item, exception, page_of(response)[0] or None)
         except sqlite3.Error as exc:
             self._fail_store(exc)
 
+    def item_error(self, item: Any, response: Any, failure: Failure) -> None:
+        """Scrapy only logs an exception a pipeline let escape ("Error processing"): kept as a reject too."""
+        exc = failure.value
+        self.item_dropped(item, response, Rejected(None, f"not stored: {type(exc).__name__}: {exc}"))
+
     def spider_error(self, failure: Failure, response: Any) -> None:
+        """A callback's (or errback's) exception: recorded against its page, which the next runs retry."""
         if self.store is None:
             return
+        url, status, meta = page_of(response)
         reason = f"{failure.type.__name__}: {failure.getErrorMessage()}"
-        self.store.record_error(response.url, "parse", reason, response.status)
-        if response.meta.get("start_page"):  # the pass itself cannot complete
-            self.crawler.stats.set_value(STAT_START_FAILED, f"{response.url}: {reason}")
+        try:
+            self.store.record_error(url, "parse", reason, status)
+        except sqlite3.Error as exc:
+            self._fail_store(exc)
+        if meta.get("start_page"):  # the pass itself cannot complete
+            self.crawler.stats.set_value(STAT_START_FAILED, f"{url}: {reason}")
 
     def spider_closed(self, reason: str) -> None:
         if self.store is None:

@@ -50,5 +50,11 @@ class ValidatePipeline:
     """Second pipeline: required fields present, values within the contract."""
 
     def process_item(self, item: Any) -> Any:
-        check_item(item)
+        """Any exception becomes a ``Rejected`` (recorded by the store), never Scrapy's bare log line."""
+        try:
+            check_item(item)
+        except Rejected:
+            raise
+        except Exception as exc:
+            raise Rejected(None, f"could not be validated: {type(exc).__name__}: {exc}") from exc
         return item

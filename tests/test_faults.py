@@ -10,7 +10,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -65,7 +68,9 @@ def the_rest_is_stored(site: Site, db: Path, base: str, missing: set[str]) -> No
 def test_a_bad_answer_is_recorded_and_the_run_goes_on(
     site: Site, db: Path, fault: str, stage: str, reason: str, http_status: int | None
 ) -> None:
-    url, mirror, path = crawl_with_fault(site, db, fault)
+    # The size limits must trip before the short timeout does, even on a loaded machine.
+    roomy = ("-s", "DOWNLOAD_TIMEOUT=30") if fault in ("huge", "gzip-bomb") else ()
+    url, mirror, path = crawl_with_fault(site, db, fault, *roomy)
     errors = rows(db, "SELECT url, stage, reason, http_status, resolved_at FROM crawl_errors")
     assert len(errors) == 1, errors
     assert errors[0]["url"] == url and errors[0]["stage"] == stage and reason in errors[0]["reason"], errors
@@ -237,3 +242,122 @@ def test_kill_minus_nine_twenty_times_then_a_clean_crawl_matches_a_never_killed_
     statuses = {r["status"] for r in rows(killed, "SELECT status FROM crawl_runs")}
     assert "running" not in statuses and statuses <= {"ok", "interrupted"}
     assert not any(p.startswith(DISALLOWED) for p in mirror.paths())
+
+
+# -- complete pages without optional end tags; bodies shorter than declared ------------------------
+
+
+@pytest.mark.parametrize("fault", ["unclosed", "minified"])
+def test_a_complete_page_without_optional_end_tags_is_stored_whole(site: Site, tmp_path: Path, fault: str) -> None:
+    """No ``</body></html>`` (and, minified, no ``</p>``, ``</li>``, ``</head>``): a site that turns
+    on a minifier is still collected, exactly as before."""
+    reference, db = tmp_path / "reference.db", tmp_path / "minified.db"
+    path = site.path_of(victim(site))
+    with MirrorServer(site) as mirror:
+        assert crawl(reference, mirror.url).returncode == 0
+        site.faults[path] = fault
+        assert crawl(db, mirror.url, *QUICK).returncode == 0
+    assert [r.fault for r in mirror.requests if r.path == path] == [None, fault]
+    assert rows(db, "SELECT url FROM crawl_errors UNION ALL SELECT url FROM rejects") == []
+    assert article_table(db) == article_table(reference)
+    the_rest_is_stored(site, db, mirror.url, set())
+
+
+@pytest.mark.parametrize(
+    ("setting", "stage", "reason", "http_status"),
+    [
+        ("DOWNLOAD_FAIL_ON_DATALOSS=True", "fetch", "ResponseDataLossError", None),  # Scrapy's default
+        ("DOWNLOAD_FAIL_ON_DATALOSS=False", "parse", "truncated page (", 200),  # let through: we refuse it
+    ],
+)
+def test_a_body_shorter_than_its_content_length_is_refused(
+    site: Site, db: Path, setting: str, stage: str, reason: str, http_status: int | None
+) -> None:
+    url, mirror, _ = crawl_with_fault(site, db, "short", "-s", setting)
+    errors = rows(db, "SELECT url, stage, reason, http_status FROM crawl_errors")
+    assert len(errors) == 1 and errors[0]["url"] == url and errors[0]["stage"] == stage, errors
+    assert errors[0]["reason"].startswith(reason) and errors[0]["http_status"] == http_status, errors
+    if stage == "parse":
+        assert "bytes its Content-Length declares" in errors[0]["reason"]
+    the_rest_is_stored(site, db, mirror.url, {url})
+
+
+# -- any exception type: a field that cannot be read is NULL with its reason; an item is lost only
+#    into rejects -------------------------------------------------------------------------------------
+
+
+def test_unreadable_fields_are_null_with_their_reasons_and_the_article_is_stored(site: Site, tmp_path: Path) -> None:
+    """A far ``dateModified`` (past datetime's range), a ``@type`` object (TypeError), a views counter past
+    64 bits, a lead image and a canonical link that are no URLs (ValueError), title and paragraph
+    nested 1,500 deep (RecursionError): the article is stored, each lost field on record, and the
+    page is not fetched again by the next run."""
+    reference, db = tmp_path / "reference.db", tmp_path / "hostile.db"
+    path = site.path_of(victim(site))
+    with MirrorServer(site) as mirror:
+        assert crawl(reference, mirror.url).returncode == 0
+        site.faults[path] = "hostile"
+        assert crawl(db, mirror.url, *QUICK).returncode == 0
+        assert crawl(db, mirror.url, *QUICK).returncode == 0  # stored: not refetched run after run
+        url = mirror.url + path
+    assert [r.fault for r in mirror.requests if r.path == path] == [None, "hostile"]
+    sql = "SELECT title, lead, body, author, published_at, tags, lang, modified_at, views, image_url FROM articles"
+    (good,) = rows(reference, sql + " WHERE url = ?", (url,))
+    (stored,) = rows(db, sql + " WHERE url = ?", (url,))
+    lost = ("modified_at", "views", "image_url")
+    assert all(good[f] is not None for f in lost) and all(stored[f] is None for f in lost)
+    assert {k: v for k, v in stored.items() if k not in lost} == {k: v for k, v in good.items() if k not in lost}
+    errors = rows(db, "SELECT url, stage, reason FROM crawl_errors ORDER BY reason")
+    assert [e["reason"].split(":")[0] for e in errors] == ["image_url", "modified_at", "url", "views"], errors
+    assert {(e["url"], e["stage"]) for e in errors} == {(url, "parse")}
+    assert "out of range" in errors[1]["reason"] and "too large" in errors[3]["reason"]
+    assert rows(db, "SELECT * FROM rejects") == []
+    assert [r["status"] for r in rows(db, "SELECT status FROM crawl_runs")] == ["ok", "ok"]
+
+
+def test_an_unreadable_publication_time_is_a_reject_with_its_reason(site: Site, db: Path) -> None:
+    """``<time datetime="0001-01-01T00:00:00+06:00">`` falls before year 1 in Kazakhstan time: the
+    required field is lost, so the item is, but only into ``rejects``, with the field and the reason."""
+    url, mirror, _ = crawl_with_fault(site, db, "year-one")
+    rejects = rows(db, "SELECT url, field, reason FROM rejects")
+    assert [(r["url"], r["field"]) for r in rejects] == [(url, "published_at")], rejects
+    assert "out of range" in rejects[0]["reason"]  # Python's datetime ends at year 1 (and 9999)
+    assert rows(db, "SELECT * FROM crawl_errors") == []
+    the_rest_is_stored(site, db, mirror.url, {url})
+
+
+class RaiseInCallback:
+    """A spider middleware for tests: the callback of one page (``TEST_RAISE_ON``) raises mid-output."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RaiseInCallback:
+        return cls(crawler.settings.get("TEST_RAISE_ON"))
+
+    def process_spider_output(self, response: Any, result: Iterable[Any]) -> Iterator[Any]:
+        for output in result:
+            self._check(response)
+            yield output
+
+    async def process_spider_output_async(self, response: Any, result: AsyncIterable[Any]) -> AsyncIterator[Any]:
+        async for output in result:
+            self._check(response)
+            yield output
+
+    def _check(self, response: Any) -> None:
+        if urlsplit(response.url).path == self.path:
+            raise RuntimeError("injected fault in a spider callback")
+
+
+def test_an_exception_in_a_spider_callback_is_an_error_of_its_page(site: Site, db: Path) -> None:
+    path = site.path_of(victim(site))
+    middleware = '{"tests.test_faults.RaiseInCallback": 10}'
+    with MirrorServer(site) as mirror:
+        result = crawl(db, mirror.url, "-s", f"SPIDER_MIDDLEWARES={middleware}", "-s", f"TEST_RAISE_ON={path}")
+        assert result.returncode == 0, result.stderr
+        url = mirror.url + path
+    errors = rows(db, "SELECT url, stage, reason, http_status FROM crawl_errors")
+    reason = "RuntimeError: injected fault in a spider callback"
+    assert errors == [{"url": url, "stage": "parse", "reason": reason, "http_status": 200}]
+    the_rest_is_stored(site, db, mirror.url, {url})

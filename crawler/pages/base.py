@@ -46,13 +46,46 @@ def element_text(el: etree._Element, skip: set[etree._Element] | frozenset[etree
     """The text a reader sees in an element: inline markup flattened, ``<br>`` as a space.
 
     Children in ``skip`` (noise such as an inline script) are left out; their tail text stays.
+    A walk with its own stack, not recursion: a page may nest inline tags thousands deep,
+    past Python's recursion limit, and its text must still be read.
     """
+    if not len(el):
+        return el.text or ""
     parts: list[str] = [el.text or ""]
-    for child in el:
+    stack = [(el, iter(el))]
+    while stack:
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:  # ``node`` is done: its tail follows it, inside its parent
+            stack.pop()
+            if stack:
+                parts.append(node.tail or "")
+            continue
         if isinstance(child.tag, str) and child not in skip:  # not a comment, not noise
-            parts.append(" " if child.tag == "br" else element_text(child, skip))
+            if child.tag == "br":
+                parts.append(" ")
+            elif len(child):  # inline markup inside: walk into it
+                parts.append(child.text or "")
+                stack.append((child, iter(child)))
+                continue
+            else:
+                parts.append(child.text or "")
         parts.append(child.tail or "")
     return "".join(parts)
+
+
+def followed(el: etree._Element) -> bool:
+    """Did the page go on after ``el`` closed: a tail or a later sibling of it or of an ancestor?
+
+    A parser closes whatever is still open where a cut-off page stops, so the element the
+    cut fell in, and every ancestor of it, is the last thing in the tree: nothing follows it.
+    """
+    node: etree._Element | None = el
+    while node is not None and node.getparent() is not None:  # the root is never followed
+        if node.tail or node.getnext() is not None:
+            return True
+        node = node.getparent()
+    return False
 
 
 @cache
