@@ -11,11 +11,12 @@ import re
 import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import emoji
 
-from core.clock import KZ_TZ
+from core.clock import KZ_TZ as KZ_TZ  # re-exported: page objects and tests take it from here
+from core.clock import as_kz, kz_iso
 
 ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview")
 
@@ -38,7 +39,10 @@ def _is_emoji_part(ch: str) -> bool:
 UNICODE_SPACES = (
     "\t\n\r\f\v\x85\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
 )
-_REMOVE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f" + "".join(sorted(_ZERO_WIDTH)) + "]")
+#: Bidirectional controls (embeddings, overrides, isolates, the Arabic letter mark): invisible, and a
+#: stored override would reorder the text around it wherever it is shown.
+_BIDI_CONTROLS = "\u061c\u202a-\u202e\u2066-\u2069"
+_REMOVE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f" + "".join(sorted(_ZERO_WIDTH)) + _BIDI_CONTROLS + "]")
 _OTHER_SPACES = re.compile(f"[{UNICODE_SPACES}]")
 _SPACE_RUN = re.compile(" {2,}")
 _CONTEXT = re.compile("[" + "".join(sorted(_JOINERS | _VARIATION_SELECTORS)) + "]")
@@ -47,15 +51,17 @@ _CONTEXT = re.compile("[" + "".join(sorted(_JOINERS | _VARIATION_SELECTORS)) + "
 def clean_text(value: str | None) -> str | None:
     """Whitespace-normalise text per the anatomy; ``None`` for nothing left.
 
-    Unicode spaces become a space, zero-width characters and soft hyphens go,
-    joiners and variation selectors survive only inside an emoji sequence,
-    runs of spaces collapse and the ends are stripped.
+    Unicode spaces become a space, zero-width characters, soft hyphens, controls and
+    bidirectional controls go, joiners and variation selectors survive only inside an
+    emoji sequence, runs of spaces collapse and the ends are stripped.
     """
     if value is None:
         return None
+    # Removed first, so a joiner or selector is judged by the neighbours that stay (idempotent).
+    value = _REMOVE.sub("", value)
     if _CONTEXT.search(value):  # rare: a joiner or selector needs its neighbours
         value = _keep_emoji_joiners(value)
-    text = _SPACE_RUN.sub(" ", _OTHER_SPACES.sub(" ", _REMOVE.sub("", value))).strip()
+    text = _SPACE_RUN.sub(" ", _OTHER_SPACES.sub(" ", value)).strip()
     return text or None
 
 
@@ -183,7 +189,7 @@ def split_emoji(text: str | None) -> tuple[str | None, str | None]:
     return "".join(found), clean_text(text[pos:])
 
 
-_MONTHS = {
+_RU_MONTHS = {
     # Russian, genitive as printed on the site, and nominative just in case
     "января": 1,
     "февраля": 2,
@@ -209,7 +215,8 @@ _MONTHS = {
     "октябрь": 10,
     "ноябрь": 11,
     "декабрь": 12,
-    # Kazakh
+}
+_KK_MONTHS = {
     "қаңтар": 1,
     "ақпан": 2,
     "наурыз": 3,
@@ -223,19 +230,50 @@ _MONTHS = {
     "қараша": 11,
     "желтоқсан": 12,
 }
+_MONTHS = {**_RU_MONTHS, **_KK_MONTHS}
+#: Kazakh case endings a month name may carry ("16 қаңтарда", "қаңтардың 16-сы" aside): locative, genitive.
+_KK_ENDINGS = ("да", "де", "та", "те", "ның", "нің", "дың", "дің", "тың", "тің")
+
+
+def _month(word: str) -> int | None:
+    """A month name, Russian or Kazakh, Kazakh with a case ending too ("қаңтарда"); ``None`` otherwise."""
+    word = word.lower()
+    if word in _MONTHS:
+        return _MONTHS[word]
+    for ending in _KK_ENDINGS:
+        if word.endswith(ending) and word[: -len(ending)] in _KK_MONTHS:
+            return _KK_MONTHS[word[: -len(ending)]]
+    return None
+
+
+#: What may stand between a date and its time: "года", "г.", "ж.", "жылы", a comma, "в", "сағат", "сағ.".
+_TIME_TAIL = (
+    r"(?:\s*(?:года|год|г\.|жылы|жылғы|жыл|ж\.)?,?\s*(?:(?:в\s|сағат\s|сағ\.)\s*)?(?P<h2>\d{1,2}):(?P<m2>\d{2}))?"
+)
+#: "10:52, 16 января 2026", "16 января 2026 года в 10:52", "16 қаңтар 2026 ж. 10:52"
 _TEXT_DATE = re.compile(
-    r"(?:(?P<h1>\d{1,2}):(?P<m1>\d{2}),?\s+)?(?P<day>\d{1,2})\s+(?P<month>[^\W\d_]+)\s+(?P<year>\d{4})"
-    r"(?:\s*(?:ж\.|г\.|года|жылы)?,?\s*(?P<h2>\d{1,2}):(?P<m2>\d{2}))?",
+    r"(?:(?P<h1>\d{1,2}):(?P<m1>\d{2}),?\s+)?(?P<day>\d{1,2})\s+(?P<month>[^\W\d_]+)\s+(?P<year>\d{4})" + _TIME_TAIL,
     re.IGNORECASE,
 )
+#: Kazakh, year first: "2026 жылғы 16 қаңтар, 10:52", "2026 ж. 16 қаңтарда сағат 10:52"
+_TEXT_DATE_YEAR_FIRST = re.compile(
+    r"(?:(?P<h1>\d{1,2}):(?P<m1>\d{2}),?\s+)?(?P<year>\d{4})\s*(?:жылғы|жылы|ж\.)\s*(?P<day>\d{1,2})\s+"
+    r"(?P<month>[^\W\d_]+)" + _TIME_TAIL,
+    re.IGNORECASE,
+)
+#: A clock time just after a date that the patterns could not attach to it ("16 января 2026, обн. 10:52").
+_NEAR_CLOCK = re.compile(r"\D{0,16}\d{1,2}:\d{2}")
 
 
 def parse_datetime(value: str | None) -> str | None:
     """ISO 8601 in Kazakhstan time ("2026-01-16T10:52:00+05:00") from an ISO stamp or page text.
 
-    Accepts ISO stamps with any offset (a naive one is taken as Kazakhstan time) and
-    visible text in Russian or Kazakh ("23:40, 15 января 2026", "09:05, 15 қаңтар 2026").
-    Raises ``ValueError`` for text it cannot read, so nothing is stored as a guess.
+    The offset is the one in force at that instant (UTC+06:00 before 1 March 2024), so the
+    stored date is the Kazakhstan date. Accepts ISO stamps with any offset (a naive one is the
+    Kazakhstan time of its day) and visible text in Russian or Kazakh ("23:40, 15 января 2026",
+    "16 января 2026 года в 10:52", "09:05, 15 қаңтар 2026", "2026 жылғы 16 қаңтар, 10:52").
+    Raises ``ValueError`` for text it cannot read, a time it cannot place included, so nothing
+    is stored as a guess (a date read without its time would be midnight).
     """
     text = clean_text(value)
     if text is None:
@@ -246,30 +284,90 @@ def parse_datetime(value: str | None) -> str | None:
         parsed = None
     if parsed is None:
         m = _TEXT_DATE.search(text)
-        month = _MONTHS.get(m.group("month").lower()) if m else None
+        if not m or _month(m.group("month")) is None:
+            m = _TEXT_DATE_YEAR_FIRST.search(text)
+        month = _month(m.group("month")) if m else None
         if not m or month is None:
             raise ValueError(f"not a date: {value!r}")
-        hour = m.group("h1") or m.group("h2") or "0"
-        minute = m.group("m1") or m.group("m2") or "0"
-        parsed = datetime(int(m.group("year")), month, int(m.group("day")), int(hour), int(minute))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=KZ_TZ)
-    return parsed.astimezone(KZ_TZ).isoformat(timespec="seconds")
+        hour = m.group("h1") or m.group("h2")
+        minute = m.group("m1") or m.group("m2")
+        if hour is None and _NEAR_CLOCK.match(text, m.end()):
+            raise ValueError(f"a time that cannot be placed: {value!r}")
+        parsed = datetime(int(m.group("year")), month, int(m.group("day")), int(hour or 0), int(minute or 0))
+    return kz_iso(parsed)
+
+
+#: Query parameters that only track a click: ``utm_*`` and these ad networks' click ids.
+_TRACKING = {"fbclid", "gclid", "yclid", "ysclid"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: str, raw: Any) -> tuple[str, str, int, SplitResult]:
+    """(scheme, lower-case host, port made explicit, parts) of an absolute http(s) URL; ``ValueError`` if not one."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an absolute http(s) URL: {raw!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:  # ":abc", ":99999"
+        raise ValueError(f"not a valid port in {raw!r}") from exc
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme], parts
+
+
+def _same_site(host: str, port: int, site_host: str, site_port: int) -> bool:
+    """One host, with or without ``www.``, on the site's port; a site on a default port owns both (http, https)."""
+    if host.removeprefix("www.") != site_host.removeprefix("www."):
+        return False
+    defaults = set(_DEFAULT_PORTS.values())
+    return port == site_port or (port in defaults and site_port in defaults)
+
+
+def on_site(url: str | None, site: str) -> bool:
+    """Is ``url`` on the site of ``site`` (the page's own URL, or the base URL)? See ``canonical_url``."""
+    text = clean_text(url)
+    if text is None:
+        return False
+    try:
+        _, host, port, _ = _origin(urljoin(site, text), url)
+        _, site_host, site_port, _ = _origin(site, site)
+    except ValueError:
+        return False
+    return _same_site(host, port, site_host, site_port)
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
-    """Absolute URL without fragment or ``utm_*`` parameters, host lower-cased."""
+    """One spelling per page, so the listing's link and the stored key are the same string.
+
+    Absolute (resolved against ``base``), host lower-cased, no user info, default port, trailing
+    slash, fragment, ``utm_*`` or click-id parameters. ``base`` is the site (the page's own URL
+    or the spider's base URL): a URL on its host (the same host, ``www.`` or not, on the site's
+    port, or on 80 / 443 for a site on a default port) takes the site's scheme, host and port.
+    So ``http://INFORMBURO.KZ:443/novosti/x/`` on https://informburo.kz is
+    ``https://informburo.kz/novosti/x``, and on the mirror (http://127.0.0.1:PORT) http stays http.
+    A URL on another host keeps its own scheme and host.
+    """
     text = clean_text(url)
     if text is None:
         return None
     if base:
         text = urljoin(base, text)
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"not an absolute http(s) URL: {url!r}")
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.lower().startswith("utm_")]
-    path = parts.path or "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, urlencode(query), ""))
+    scheme, host, port, parts = _origin(text, url)
+    if base:
+        try:
+            site_scheme, site_host, site_port, _ = _origin(base, base)
+        except ValueError:  # no site to compare with: the URL keeps its own origin
+            site_host = ""
+        if site_host and _same_site(host, port, site_host, site_port):
+            scheme, host, port = site_scheme, site_host, site_port
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING
+    ]
+    return urlunsplit((scheme, netloc, parts.path.rstrip("/") or "/", urlencode(query), ""))
 
 
 def section_of(url: str | None) -> str | None:
@@ -321,7 +419,7 @@ def listing_datetime(heading: str | None, clock: str | None, now: datetime) -> s
     time_match = _CLOCK.search(clock)
     if not time_match:
         return None
-    today = now.astimezone(KZ_TZ).date()
+    today = as_kz(now).date()  # a naive ``now`` is Kazakhstan time
     key = heading.lower()
     if key in _TODAY:
         day = today
@@ -329,7 +427,7 @@ def listing_datetime(heading: str | None, clock: str | None, now: datetime) -> s
         day = today - timedelta(days=1)
     else:
         m = _HEADING_DATE.match(heading)
-        month = _MONTHS.get(m.group("month").lower()) if m else None
+        month = _month(m.group("month")) if m else None
         if not m or month is None:
             return None
         year = int(m.group("year")) if m.group("year") else today.year
@@ -339,5 +437,7 @@ def listing_datetime(heading: str | None, clock: str | None, now: datetime) -> s
                 day = day.replace(year=year - 1)
         except ValueError:
             return None
-    stamp = datetime(day.year, day.month, day.day, int(time_match["h"]), int(time_match["m"]), tzinfo=KZ_TZ)
-    return stamp.isoformat(timespec="seconds")
+    try:  # the wall time of that day, with the offset in force then
+        return kz_iso(datetime(day.year, day.month, day.day, int(time_match["h"]), int(time_match["m"])))
+    except ValueError:  # "25:00"
+        return None

@@ -73,6 +73,10 @@ class Site:
     unlisted: set[str] = field(default_factory=set)
     #: Path → fault name (mirror/faults.py): tests make chosen pages answer badly.
     faults: dict[str, str] = field(default_factory=dict)
+    #: A second most-read list and a second rates table after the first ones (a template that
+    #: renders a widget twice); empty: none.
+    second_most_read: list[dict[str, str]] = field(default_factory=list)
+    second_rates: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def default(cls) -> Site:
@@ -126,25 +130,38 @@ def _date_text(stamp: str, lang: str) -> str:
     return f"{dt:%H:%M}, {dt.day} {MONTHS.get(lang, MONTHS['ru'])[dt.month - 1]} {dt.year}"
 
 
-def _sidebar(site: Site) -> str:
+def _most_read(entries: list[dict[str, str]]) -> str:
+    """One most-read list; an entry's ``link_html`` (raw markup) stands for its escaped ``link_text``."""
     items = "\n".join(
-        f"""      <li class="most-read-item"><span class="most-read-rank">{escape(e["rank"])}</span><a class="most-read-link" href="{escape(e["href"])}">{escape(e["link_text"])}</a>
+        f"""      <li class="most-read-item"><span class="most-read-rank">{escape(e["rank"])}</span><a class="most-read-link" href="{escape(e["href"])}">{e.get("link_html") or escape(e["link_text"])}</a>
         <div class="most-read-stats"><span class="most-read-views">{escape(e["views"])}</span><span class="most-read-comments">{escape(e["comments"])}</span><span class="most-read-reactions">{escape(e["reactions"])}</span></div></li>"""
-        for e in site.most_read
+        for e in entries
     )
-    rows = "\n".join(
-        f'      <tr><td class="currency-code">{escape(r["code"])}</td><td class="currency-value">{escape(r["value"])}</td></tr>'
-        for r in site.rates
-    )
-    return f"""  <aside class="uk-width-1-3@m">
-    <section class="most-read"><h3>Самое читаемое</h3>
+    return f"""    <section class="most-read"><h3>Самое читаемое</h3>
     <ol class="most-read-list">
 {items}
-    </ol></section>
-    <section class="currency-rates"><h3>Курсы валют</h3>
+    </ol></section>"""
+
+
+def _rates(rates: list[dict[str, str]]) -> str:
+    rows = "\n".join(
+        f'      <tr><td class="currency-code">{escape(r["code"])}</td><td class="currency-value">{escape(r["value"])}</td></tr>'
+        for r in rates
+    )
+    return f"""    <section class="currency-rates"><h3>Курсы валют</h3>
     <table class="currency-rates-table">
 {rows}
-    </table></section>
+    </table></section>"""
+
+
+def _sidebar(site: Site) -> str:
+    widgets = [_most_read(site.most_read)]
+    widgets += [_most_read(site.second_most_read)] if site.second_most_read else []
+    widgets += [_rates(site.rates)]
+    widgets += [_rates(site.second_rates)] if site.second_rates else []
+    body = "\n".join(widgets)
+    return f"""  <aside class="uk-width-1-3@m">
+{body}
   </aside>"""
 
 
@@ -252,6 +269,8 @@ def _block(block: dict[str, Any]) -> str:
     if noise == "iframe":
         return f'<iframe src="{escape(block["src"])}"></iframe>'
     tag = block["tag"]
+    if tag is None:  # bare text (and inline markup) straight in the body's container
+        return block["html"]
     if tag in ("ul", "ol"):
         return f"<{tag}>" + "".join(f"<li>{i['html']}</li>" for i in block["items"]) + f"</{tag}>"
     if tag == "blockquote":
@@ -265,7 +284,7 @@ def body_text(article: dict[str, Any]) -> str:
     for block in article["blocks"]:
         if block.get("noise"):
             continue
-        if block["tag"] in ("ul", "ol"):
+        if block.get("tag") in ("ul", "ol"):
             texts.extend(i["text"] for i in block["items"])
         else:
             texts.append(block["text"])
@@ -273,12 +292,19 @@ def body_text(article: dict[str, Any]) -> str:
 
 
 def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
+    """An article page. Optional keys of the article make the faults a site's markup may carry:
+    ``canonical`` (the canonical link, with ``{base}``, ``{host}`` and ``{path}`` filled in),
+    ``title_html``, ``lead_html``, ``author_html`` (raw markup for the escaped text fields),
+    ``lead_in_body`` (the lead inside the body's container), and body blocks with ``"tag": null``
+    (bare text)."""
     url = base_url + site.path_of(article)
     lang = article.get("lang", "ru")
     title = escape(article["title"])
     image = article.get("image")
+    canonical = article.get("canonical", "{base}{path}")
+    canonical = canonical.replace("{base}", base_url).replace("{host}", base_url.split("://", 1)[-1])
     meta = [
-        f'  <link rel="canonical" href="{url}">',
+        f'  <link rel="canonical" href="{escape(canonical.replace("{path}", site.path_of(article)))}">',
         f'  <meta property="og:title" content="{title}">',
         f'  <meta property="og:url" content="{url}">',
         f'  <meta property="article:published_time" content="{article["published"]}">',
@@ -336,12 +362,16 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         time = f"<time{stamp}>{_date_text(article['published'], lang)}</time>"
         if variant in ("jsonld-date", "meta-date"):
             time = ""
-        author = f'<span class="article-author">{escape(article["author"])}</span>' if article.get("author") else ""
-        lead = f'<div class="article-excerpt">{escape(article["lead"])}</div>' if article.get("lead") else ""
+        author_html = article.get("author_html") or escape(article["author"] or "")
+        author = f'<span class="article-author">{author_html}</span>' if article.get("author") else ""
+        lead_html = article.get("lead_html") or escape(article["lead"] or "")
+        lead = f'<div class="article-excerpt">{lead_html}</div>' if article.get("lead") else ""
+        if article.get("lead_in_body"):
+            blocks, lead = f"{lead}\n      {blocks}", ""
         img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
         tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
         main = f"""    <article>
-      <h1>{title}</h1>
+      <h1>{article.get("title_html") or title}</h1>
       <div class="article-meta">{time}
         {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
       {img}

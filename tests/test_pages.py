@@ -53,10 +53,11 @@ def test_date_from_visible_text_when_the_attribute_is_missing() -> None:
 
 
 def test_canonical_link_wins_and_tracking_is_dropped() -> None:
-    head = '<link rel="canonical" href="/novosti/real-slug?utm_source=fb#comments">'
-    item = normalize_item(parse_article(article_html("<p>x</p>", head), URL + "?utm_source=tg"))
-    assert item.url == "https://informburo.kz/novosti/real-slug"
-    assert item.section == "novosti"
+    # The canonical of this very page wins over how it was fetched (another article's is refused: see the end).
+    head = '<link rel="canonical" href="/novosti/test/?utm_source=fb#comments">'
+    item = normalize_item(parse_article(article_html("<p>x</p>", head), URL + "?from=main&utm_source=tg"))
+    assert item.url == "https://informburo.kz/novosti/test"
+    assert item.section == "novosti" and not item.problems
 
 
 def test_lazy_image_relative_url_and_og_fallback() -> None:
@@ -256,3 +257,276 @@ def test_page_objects_import_nothing_above_them() -> None:
                 continue
             found += [f"{path.name}: {n}" for n in names if any(n == m or n.startswith(m + ".") for m in ABOVE)]
     assert not found
+
+
+# -- canonical links, duplicated widgets, text hygiene ---------------------------
+
+MIRROR = "http://127.0.0.1:8765"
+
+
+@pytest.mark.parametrize(
+    ("fetched", "canonical", "url"),
+    [
+        # this very page, spelled badly: taken, fully normalised, in the page's own scheme
+        (URL, "http://INFORMBURO.KZ:443/novosti/test/", URL),
+        (URL, "https://www.informburo.kz/novosti/test/#comments", URL),
+        (URL + "/", "/novosti/test?utm_source=tg&fbclid=x", URL),
+        (MIRROR + "/novosti/test", "https://127.0.0.1:8765/novosti/test/", MIRROR + "/novosti/test"),
+        (MIRROR + "/novosti/test", "HTTP://127.0.0.1:8765/novosti/test/?utm_medium=a", MIRROR + "/novosti/test"),
+        # no canonical: the fetched URL, normalised the same way
+        ("https://INFORMBURO.kz:443/novosti/test/#top", None, URL),
+    ],
+)
+def test_a_canonical_of_this_page_is_taken_in_the_pages_own_scheme(
+    fetched: str, canonical: str | None, url: str
+) -> None:
+    head = f'<link rel="canonical" href="{canonical}">' if canonical else ""
+    item = normalize_item(parse_article(article_html("<p>x</p>", head), fetched))
+    assert (item.url, item.problems) == (url, {})
+
+
+@pytest.mark.parametrize(
+    ("fetched", "canonical", "why"),
+    [
+        (URL, "https://kazinform.kz/novosti/test", "is on another host"),
+        (URL, "https://informburo.kz.evil.example/novosti/test", "is on another host"),
+        (MIRROR + "/novosti/test", "http://127.0.0.1:9/novosti/test", "is on another host"),  # another port
+        (URL, "https://informburo.kz/novosti/another-article", "names another article"),
+        (URL, "/stati/test", "names another article"),
+        (URL, "https://informburo.kz/", "is not an article page"),
+        (URL, "/tags/ktk", "is not an article page"),
+        (URL, "javascript:alert(1)", "is not an http(s) URL"),
+    ],
+)
+def test_a_canonical_elsewhere_is_refused_and_recorded(fetched: str, canonical: str, why: str) -> None:
+    head = f'<link rel="canonical" href="{canonical}">'
+    item = normalize_item(parse_article(article_html("<p>x</p>", head), fetched + "?utm_source=tg"))
+    assert item.url == fetched and item.section == "novosti"  # stored under the fetched URL
+    assert item.problems["url"].startswith("canonical link ")
+    assert item.problems["url"].endswith(f"{why}: stored under the fetched URL")
+
+
+def test_title_lead_and_author_leave_out_scripts_styles_and_bidi_controls() -> None:
+    page = """<html><body><h1>Заголовок<script>document.title = "скрипт"</script> \u202eстатьи<style>h1{}</style></h1>
+    <time datetime="2026-01-16T10:52:00+05:00">10:52</time>
+    <span class="article-author">Асель<noscript>включите JS</noscript> \u2067Нурланова\u2069</span>
+    <div class="article-excerpt">Лид<template>шаблон</template> статьи\u061c</div>
+    <div class="article"><p>Текст\u202a абзаца\u202c.</p></div></body></html>"""
+    item = normalize_item(parse_article(page, URL))
+    assert (item.title, item.author, item.lead) == ("Заголовок статьи", "Асель Нурланова", "Лид статьи")
+    assert item.body == "Текст абзаца."
+
+
+def test_body_takes_text_outside_the_block_tags_in_document_order() -> None:
+    body = """Голый текст<br>со строкой, <b>жирный</b>
+      <p>Абзац.</p>
+      <div>Текст в диве <i>с курсивом</i>.<div>Вложенный див.</div>И после него.</div>
+      <h5>Подзаголовок пятого уровня</h5>
+      <table><tr><th>Год</th><td>2026</td></tr></table>
+      <blockquote>Вступление к цитате<p>Цитата.</p></blockquote>
+      <section><h6>Шестой</h6><pre>код</pre></section>
+      <button>Поделиться</button><svg><text>иконка</text></svg><div class="banner">Реклама</div>
+      Хвост."""
+    item = normalize_item(parse_article(article_html(body), URL))
+    assert item.body.split("\n\n") == [
+        "Голый текст со строкой, жирный",
+        "Абзац.",
+        "Текст в диве с курсивом.",
+        "Вложенный див.",
+        "И после него.",
+        "Подзаголовок пятого уровня",
+        "Год",
+        "2026",
+        "Вступление к цитате",
+        "Цитата.",
+        "Шестой",
+        "код",
+        "Хвост.",
+    ]
+    assert item.sources["body"] == "site"
+
+
+def test_body_nested_deeper_than_the_recursion_limit_is_still_read() -> None:
+    depth = 1500  # past Python's recursion limit, within what lxml parses
+    body = "<div>" * depth + "Глубоко." + "</div>" * depth + "<p>Абзац.</p>"
+    assert normalize_item(parse_article(article_html(body), URL)).body == "Глубоко.\n\nАбзац."
+
+
+def test_other_fields_inside_the_body_container_are_not_repeated_in_the_body() -> None:
+    page = """<html><body><div class="article">
+      <h1>Заголовок</h1><time datetime="2026-01-16T10:52:00+05:00">10:52</time>
+      <p class="article-excerpt">Лид статьи.</p>
+      <p><span class="article-author">Асель Нурланова</span></p>
+      <small id="arrilot-widget-container-1">11 674</small>
+      <p>Текст статьи.</p>
+      <ul class="article-tags"><li><a href="/tags/ktk">#КТК</a></li></ul>
+    </div></body></html>"""
+    item = normalize_item(parse_article(page, URL))
+    assert (item.title, item.lead, item.author, item.views) == ("Заголовок", "Лид статьи.", "Асель Нурланова", 11674)
+    assert item.tags == ["КТК"]
+    assert item.body == "Текст статьи."
+    # a date inside a sentence is words of the body, even when it is the date read
+    page = """<html><body><h1>Заголовок</h1><div class="article"><p>Встреча прошла
+      <time datetime="2026-01-16T10:52:00+05:00">16 января</time> в Астане.</p></div></body></html>"""
+    item = normalize_item(parse_article(page, URL))
+    assert (item.published_at, item.body) == ("2026-01-16T10:52:00+05:00", "Встреча прошла 16 января в Астане.")
+
+
+def sidebar_html(*blocks: list[tuple[str, str]]) -> str:
+    """A page with one ``section.most-read`` per block of (rank, link markup)."""
+    return "".join(
+        '<section class="most-read"><ol class="most-read-list">'
+        + "".join(
+            f'<li class="most-read-item"><span class="most-read-rank">{rank}</span>'
+            f'<a class="most-read-link" href="/novosti/{rank}/">{link}</a><div class="most-read-stats">'
+            '<span class="most-read-views">10</span><span class="most-read-comments">0</span>'
+            '<span class="most-read-reactions">1</span></div></li>'
+            for rank, link in block
+        )
+        + "</ol></section>"
+        for block in blocks
+    )
+
+
+def test_a_rank_and_counters_inside_the_sidebar_link_are_not_in_the_title() -> None:
+    link = (
+        '<span class="most-read-rank">1</span>\u202b🥩 Ярмарка<script>x()</script>'
+        '<div class="most-read-stats"><span class="most-read-views">99</span></div>'
+    )
+    html = sidebar_html([("1", link)]).replace('<span class="most-read-rank">1</span><a', "<a", 1)
+    [entry] = [normalize_item(e) for e in parse_most_read(html, "https://INFORMBURO.KZ/")]
+    assert (entry.rank, entry.emoji, entry.title, entry.views) == (1, "🥩", "Ярмарка", 99)
+    assert entry.url == "https://informburo.kz/novosti/1"  # the article's stored key: no trailing slash
+
+
+def test_two_most_read_blocks_keep_the_first_and_say_what_was_left() -> None:
+    first = [(str(n), f"Первый {n}") for n in range(1, 11)]
+    second = [(str(n), f"Второй {n}") for n in range(1, 11)]
+    entries = parse_most_read(sidebar_html(first, second, first), URL)
+    assert [e.title for e in entries] == [title for _, title in first]
+    assert entries.problems == [
+        "3 most-read blocks on the page: took the first (10 entries); left block 2: 10 entries, different from"
+        " the first; block 3: 10 entries, the same as the first"
+    ]
+    assert parse_most_read(sidebar_html(first), URL).problems == []
+
+
+def test_a_rank_listed_twice_keeps_the_first() -> None:
+    entries = parse_most_read(sidebar_html([("1", "Один"), ("2", "Два"), ("02", "Снова два"), ("x", "Икс")]), URL)
+    assert [e.title for e in entries] == ["Один", "Два", "Икс"]  # an unreadable rank is left for validation
+    assert entries.problems == ["rank 2 listed twice in the most-read block: took the first ('Два'), left 'Снова два'"]
+
+
+def rates_html(*tables: list[tuple[str, str]]) -> str:
+    return "".join(
+        '<section class="currency-rates"><table class="currency-rates-table">'
+        + "".join(f'<tr><td class="currency-code">{c}</td><td class="currency-value">{v}</td></tr>' for c, v in rows)
+        + "</table></section>"
+        for rows in tables
+    )
+
+
+def test_rates_twice_or_a_currency_twice_keep_the_first() -> None:
+    quotes = parse_rates(rates_html([("USD:", "505 / 508"), ("EUR:", "591 / 595"), ("usd", "600 / 610")]), URL)
+    assert [(q.currency, q.buy) for q in quotes] == [("USD:", "505"), ("EUR:", "591")]
+    assert quotes.problems == ["USD listed twice in the currency rates: took the first ('505 / 508'), left '600 / 610'"]
+    quotes = parse_rates(rates_html([("USD:", "505 / 508")], [("USD:", "700 / 710")]), URL)
+    assert [(q.currency, q.sell) for q in quotes] == [("USD:", "508")]
+    assert quotes.problems == [
+        "2 currency-rates blocks on the page: took the first (1 entries); left block 2: 1 entries, different from"
+        " the first"
+    ]
+    # an empty widget before the real one is not a duplicate
+    assert (
+        parse_rates(
+            '<section class="currency-rates"><table class="currency-rates-table"></table></section>'
+            + rates_html([("USD:", "1 / 2")]),
+            URL,
+        ).problems
+        == []
+    )
+
+
+# -- hostile depth and cut-off pages ----------------------------------------------------------------
+
+
+def test_element_text_reads_markup_nested_deeper_than_python_recurses() -> None:
+    from lxml import etree
+
+    from crawler.pages.base import element_text
+
+    root = node = etree.Element("h1")
+    for _ in range(10_000):
+        node = etree.SubElement(node, "b")
+    node.text, node.tail = "Глубоко", None
+    etree.SubElement(root, "br").tail = "и дальше"
+    assert element_text(root) == "Глубоко и дальше"
+
+
+def test_a_title_and_paragraph_nested_1500_deep_read_as_if_flat() -> None:
+    deep = article_html(f"<p>{'<span>' * 1500}Первый абзац.{'</span>' * 1500}</p><p>Второй.</p>")
+    deep = deep.replace("<h1>Заголовок <em>статьи</em></h1>", f"<h1>{'<b>' * 1500}Заголовок статьи{'</b>' * 1500}</h1>")
+    item = parse_article(deep, URL)
+    assert (item.title, item.body, item.problems) == ("Заголовок статьи", ["Первый абзац.", "Второй."], {})
+
+
+def mirror_response(body: bytes | None = None, **headers: str) -> Any:
+    """An article page of the mirror as Scrapy hands it to the spider (``body`` replaces the page)."""
+    from scrapy.http import HtmlResponse
+
+    site = Site.default()
+    page = render_article(site, site.articles[2], "https://informburo.kz").encode()
+    flags = headers.pop("flags", "").split()
+    headers = {"Content-Type": "text/html; charset=utf-8", **headers}
+    return HtmlResponse(URL, body=page if body is None else body, headers=headers, flags=flags), page
+
+
+@pytest.mark.parametrize(
+    ("cut", "problem"),
+    [
+        ("whole", None),
+        ("unclosed", None),  # no </body>, no </html>: optional end tags
+        ("minified", None),  # no </p>, </li>, </head> either, no line breaks
+        ("in the sidebar", None),  # the article is whole: the sidebar is not read from article pages
+        ("in the body", "truncated page: it stops inside the article"),
+        ("in the tags", "truncated page: it stops inside the article"),
+        ("in the head", "truncated page: it stops before the article"),
+        ("declared longer", "truncated page (9000 of the "),  # … bytes its Content-Length declares)
+        ("dataloss", "truncated page (9000 bytes: the connection closed before the declared length)"),
+        ("nested past the parser", "page nested deeper than the parser reads (2000+ levels): it stops before the"),
+        ("nested in the body", "page nested deeper than the parser reads (2000+ levels): it stops inside the"),
+        ("nested in the footer", None),  # what the parser dropped is not the article's
+    ],
+)
+def test_truncation_is_judged_by_length_and_the_article_not_by_a_closing_tag(cut: str, problem: str | None) -> None:
+    from crawler.spiders.informburo import page_problem
+    from mirror.faults import minified
+
+    _, page = mirror_response()
+    body, headers = page, {}
+    if cut in ("unclosed", "minified"):
+        body = minified(page, optional=cut == "minified")
+    elif cut.startswith("in the "):  # a few bytes into the first of these
+        where = {"sidebar": b'<section class="most-read">', "body": b"</p>", "tags": b"<li><a", "head": b"<link"}
+        body = page[: page.index(where[cut.removeprefix("in the ")]) + 4]
+    elif cut == "declared longer":
+        body, headers = page[:9000], {"Content-Length": str(len(page))}
+    elif cut == "dataloss":
+        body, headers = page[:9000], {"flags": "dataloss"}
+    elif cut.startswith("nested"):  # lxml drops whatever lies deeper than 2,048 levels, and the rest of the page
+        where = {"past the parser": b"<h1>", "in the body": b"<p>", "in the footer": b"<footer>"}[cut[7:]]
+        body = page.replace(where, b"<div>" * 2100 + where, 1)
+    response, _ = mirror_response(body, **headers)
+    found = page_problem(response)
+    assert found is None if problem is None else found is not None and found.startswith(problem), found
+
+
+def test_a_sidebar_link_that_is_no_url_is_kept_for_the_normaliser_to_record() -> None:
+    """``href="http://[::1"`` must not fail the home page (a start page: the whole run would fail)."""
+    from crawler.items import MostReadEntry
+    from crawler.pages.sidebar import _site_url
+    from pipelines.normalize import normalize_item
+
+    assert _site_url("http://[::1", "http://127.0.0.1:8000/") == "http://[::1"
+    entry = normalize_item(MostReadEntry(rank="1", title="Заголовок", url="http://[::1", captured_at="2026-01-16"))
+    assert entry.url is None and "url" in entry.problems

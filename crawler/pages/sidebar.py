@@ -2,38 +2,124 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
+from lxml import etree
 from parsel import Selector
 
+from crawler.fields import canonical_url, clean_text, parse_count
 from crawler.items import MostReadEntry
-from crawler.pages.base import as_selector, element_text, first_text
+from crawler.pages.base import as_selector, css, element_text, first_text
 
-ENTRIES = "section.most-read ol.most-read-list li.most-read-item"
+BLOCKS = "section.most-read ol.most-read-list"
+ENTRY = "li.most-read-item"
 RANK = "span.most-read-rank"
 LINK = "a.most-read-link"
-VIEWS = "div.most-read-stats span.most-read-views"
-COMMENTS = "div.most-read-stats span.most-read-comments"
-REACTIONS = "div.most-read-stats span.most-read-reactions"
+STATS = "div.most-read-stats"
+VIEWS = f"{STATS} span.most-read-views"
+COMMENTS = f"{STATS} span.most-read-comments"
+REACTIONS = f"{STATS} span.most-read-reactions"
+#: Inside the link but not the title: the other fields' elements, and what a reader never sees.
+NOT_TITLE = f"{RANK}, {STATS}, script, style, noscript, template"
+
+T = TypeVar("T")
 
 
-def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | None = None) -> list[MostReadEntry]:
-    """The sidebar's entries in page order, raw: the title still carries its emoji."""
-    sel = as_selector(page)
-    entries = []
-    for li in sel.css(ENTRIES):
-        link = li.css(LINK)
-        # one attribute by name: `.attrib` builds every attribute, and a garbled name raises
-        href = link[0].root.get("href") if link else None
-        entries.append(
-            MostReadEntry(
-                rank=first_text(li, RANK),
-                title=element_text(link[0].root) if link else None,
-                url=urljoin(url, href.strip()) if href else None,
-                views=first_text(li, VIEWS),
-                comments=first_text(li, COMMENTS),
-                reactions=first_text(li, REACTIONS),
-                captured_at=captured_at,
+class Widget(list[T]):
+    """A widget's items, a plain list, and ``problems``: what the page got wrong about the widget.
+
+    Each problem is one sentence for ``crawl_errors`` (the spider records it as a parse error of
+    the page), so a duplicate that was left out is never dropped in silence.
+    """
+
+    def __init__(self, items: Iterable[T] = (), problems: Iterable[str] = ()) -> None:
+        super().__init__(items)
+        self.problems: list[str] = list(problems)
+
+
+def duplicate_blocks(blocks: list[etree._Element], rows: Callable[[etree._Element], list[Any]], name: str) -> list[str]:
+    """Problems of a widget the page carries more than once: the first block is taken (a snapshot has
+    one row per rank or currency), and what each other block held is said, so nothing goes unrecorded."""
+    if len(blocks) < 2:
+        return []
+    first = rows(blocks[0])
+    left = []
+    for number, block in enumerate(blocks[1:], start=2):
+        other = rows(block)
+        same = "the same as the first" if other == first else "different from the first"
+        left.append(f"block {number}: {len(other)} entries, {same}")
+    return [f"{len(blocks)} {name} blocks on the page: took the first ({len(first)} entries); left {'; '.join(left)}"]
+
+
+def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | None = None) -> Widget[MostReadEntry]:
+    """The sidebar's entries in page order, raw: the title still carries its emoji.
+
+    A page with two sidebars, or one rank twice, keeps the first (a snapshot has one row per
+    rank) and says what it left in ``problems``.
+    """
+    root = as_selector(page).root
+    blocks = [block for block in css(BLOCKS)(root) if css(ENTRY)(block)]
+    if not blocks:
+        return Widget()
+    problems = duplicate_blocks(blocks, lambda b: [_key(li) for li in css(ENTRY)(b)], "most-read")
+    entries: list[MostReadEntry] = []
+    taken: dict[int, MostReadEntry] = {}
+    for li in css(ENTRY)(blocks[0]):
+        entry = _entry(li, url, captured_at)
+        rank = _rank(entry.rank)
+        if rank is not None and rank in taken:
+            problems.append(
+                f"rank {rank} listed twice in the most-read block: took the first"
+                f" ({clean_text(taken[rank].title)!r}), left {clean_text(entry.title)!r}"
             )
-        )
-    return entries
+            continue
+        if rank is not None:
+            taken[rank] = entry
+        entries.append(entry)
+    return Widget(entries, problems)
+
+
+def _entry(li: etree._Element, url: str, captured_at: str | None) -> MostReadEntry:
+    link = css(LINK)(li)
+    # one attribute by name: a garbled attribute name elsewhere must not break the entry
+    href = link[0].get("href") if link else None
+    return MostReadEntry(
+        rank=first_text(li, RANK),
+        title=element_text(link[0], set(css(NOT_TITLE)(link[0]))) if link else None,
+        url=_site_url(href, url),
+        views=first_text(li, VIEWS),
+        comments=first_text(li, COMMENTS),
+        reactions=first_text(li, REACTIONS),
+        captured_at=captured_at,
+    )
+
+
+def _site_url(href: str | None, url: str) -> str | None:
+    """The link as the article's stored key (``canonical_url`` on the page's site); a link that is
+    not a URL is left as written, for the normalise pipeline to record."""
+    if not href or not href.strip():
+        return None
+    try:
+        return canonical_url(href, url)
+    except ValueError:
+        try:
+            return urljoin(url, href.strip())
+        except ValueError:  # not even joinable ("http://[::1"): kept as written, recorded downstream
+            return href.strip()
+
+
+def _rank(text: str | None) -> int | None:
+    try:
+        return parse_count(text)
+    except ValueError:
+        return None  # validation rejects it, with the reason
+
+
+def _key(li: etree._Element) -> tuple[str | None, ...]:
+    """What an entry says, to tell a repeated block from a different one."""
+    link = css(LINK)(li)
+    texts = [first_text(li, q) for q in (RANK, VIEWS, COMMENTS, REACTIONS)]
+    title = element_text(link[0], set(css(NOT_TITLE)(link[0]))) if link else None
+    return tuple(clean_text(t) for t in (*texts, title, link[0].get("href") if link else None))

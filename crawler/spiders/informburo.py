@@ -22,7 +22,8 @@ from crawler.distributed import relayed
 from crawler.fields import canonical_url, section_of
 from crawler.items import PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
-from crawler.pages.base import decode_html
+from crawler.pages.article import BODY, TAGS, TITLE
+from crawler.pages.base import css, decode_html, followed
 from crawler.pages.feed import parse_feed
 from crawler.pages.listing import ListingEntry
 
@@ -65,6 +66,9 @@ class InformburoSpider(scrapy.Spider):
         base = urlsplit(spider.base_url)
         if base.scheme not in ("http", "https") or not base.hostname:
             raise ValueError(f"base URL must be an absolute http(s) URL, not {spider.base_url!r}")
+        # One spelling of the site, as canonical links are spelled (no default port, lower-case host).
+        spider.base_url = (canonical_url(spider.base_url) or spider.base_url).rstrip("/")
+        base = urlsplit(spider.base_url)
         spider.base_netloc = base.netloc.lower()
         spider.allowed_domains = [base.hostname]
         if settings.getbool("INFORMBURO_WORKER"):  # distributed mode: no database here, Redis instead
@@ -127,6 +131,8 @@ class InformburoSpider(scrapy.Spider):
             items = parse_widget(response.selector, response.url, captured_at)
             if not items:
                 yield PageError(response.url, "parse", f"no {name} on the home page", response.status, captured_at)
+            for problem in getattr(items, "problems", ()):  # a widget twice, a rank or currency twice
+                yield PageError(response.url, "parse", problem, response.status, captured_at)
             yield from items
 
     @relayed
@@ -134,11 +140,11 @@ class InformburoSpider(scrapy.Spider):
         walk = Walk(**response.meta["walk"])
         until = walk.until
         listing = parse_listing(response.selector, response.url, datetime.now(KZ_TZ))
-        articles = [entry for entry in listing.entries if self.is_article_url(entry.url)]
+        articles = self.site_entries(listing.entries)
         if not articles:
             yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
             return
-        new = [entry for entry in articles if canonical_url(entry.url) not in self.known_urls]
+        new = [entry for entry in articles if entry.url not in self.known_urls]
         if until:  # a backfill --until leaves out what is older than asked
             new = [e for e in new if not (e.published_at and e.published_at < until)]
         yield from self._article_requests(new)
@@ -161,7 +167,7 @@ class InformburoSpider(scrapy.Spider):
         scrapy-redis' filter instead (``RunDupeFilter``, which lets redirects through).
         """
         for entry in entries:
-            url = canonical_url(entry.url)
+            url = self.site_url(entry.url) or entry.url
             if self.frontier is None:
                 if url in self.requested:
                     continue
@@ -187,7 +193,7 @@ class InformburoSpider(scrapy.Spider):
         except ValueError as exc:
             self.logger.warning("RSS feed %s is unreadable (%s); using the listing alone", response.url, exc)
             return
-        new = [e for e in entries if self.is_article_url(e.url) and canonical_url(e.url) not in self.known_urls]
+        new = [e for e in self.site_entries(entries) if e.url not in self.known_urls]
         yield from self._article_requests(new)
 
     @relayed
@@ -200,17 +206,39 @@ class InformburoSpider(scrapy.Spider):
             self.crawler.stats.inc_value("informburo/not_modified")
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        problem = page_problem(response)
+        selector = page_selector(response) if isinstance(response, TextResponse) else None  # parsed once
+        problem = page_problem(response, selector)
         if problem:
             yield PageError(response.url, "parse", problem, response.status, captured_at)
             return
-        item = parse_article(page_selector(response), response.url, captured_at, listing_published)
+        item = parse_article(selector or page_selector(response), response.url, captured_at, listing_published)
         item.http = {
             "url": response.url,
             "etag": _header(response, b"ETag"),
             "last_modified": _header(response, b"Last-Modified"),
         }
         yield item
+
+    def site_url(self, url: str) -> str | None:
+        """A link as the key its page is stored under: ``canonical_url`` on the base URL's site, the
+        rule the article page object applies to its canonical link, so a listed page is known as
+        stored and stop-early works; ``None`` for a link that is not an http(s) URL."""
+        try:
+            return canonical_url(url, self.base_url)
+        except ValueError:
+            return None
+
+    def site_entries(self, entries: list[ListingEntry]) -> list[ListingEntry]:
+        """The entries that are article pages of our site, each by its stored key and once (a pinned
+        copy with tracking parameters is the same page), in page order."""
+        found: dict[str, ListingEntry] = {}
+        for entry in entries:
+            url = self.site_url(entry.url)
+            if url is None or not self.is_article_url(url):
+                continue
+            seen = found.setdefault(url, ListingEntry(url, entry.published_at))
+            seen.published_at = seen.published_at or entry.published_at
+        return list(found.values())
 
     def is_article_url(self, url: str) -> bool:
         """An article page on our own host: ``/<section>/<slug>`` of a known section."""
@@ -244,16 +272,76 @@ class InformburoSpider(scrapy.Spider):
         yield PageError(request.url, "fetch", reason, status, now_kz())
 
 
-def page_problem(response: Response) -> str | None:
-    """Why a fetched article page cannot be read at all, before any extraction is tried."""
+#: The article's own parts (the page object's selectors, the tag links' list too): a page that
+#: stops inside one is cut off.
+ARTICLE_PARTS = (TITLE, BODY, TAGS.rsplit(" ", 1)[0], TAGS)
+#: lxml (libxml2) stops reading a page nested deeper than 2,048 elements and drops the rest of it.
+PARSER_DEPTH = 2000
+
+
+def page_problem(response: Response, selector: Selector | None = None) -> str | None:
+    """Why a fetched article page cannot be read at all, before any extraction is tried.
+
+    A cut-off page could pass for a short article, so it is refused; but a closing ``</html>``
+    is optional (a minifier drops it), so its absence alone cuts nothing: what counts is a body
+    shorter than its declared ``Content-Length``, or the article's own markup left unfinished,
+    by the end of the page or by the parser giving up on its depth. ``selector`` is the page
+    already parsed (``page_selector``), to parse it once.
+    """
     content_type = _header(response, b"Content-Type")
     if not isinstance(response, TextResponse) or (content_type and "html" not in content_type.lower()):
         return f"not an HTML page ({content_type or 'no content type'})"
     if not response.body.strip():
         return "empty page"
-    if b"</html>" not in response.body[-4096:].lower():
-        return "truncated page (no closing </html>)"
+    short = short_of_declared(response)
+    if short:
+        return short
+    try:
+        root = (selector or page_selector(response)).root
+        if depth_of_last(root) >= PARSER_DEPTH:  # the parser stopped there: whatever followed is lost
+            return cut_off(root, f"page nested deeper than the parser reads ({PARSER_DEPTH}+ levels)", strict=True)
+        if b"</html>" in response.body[-4096:].lower():
+            return None  # the page ran to its end
+        return cut_off(root, "truncated page")
+    except Exception as exc:  # an unparseable page is a recorded reason, not a traceback
+        return f"unreadable page ({type(exc).__name__}: {exc})"
+
+
+def short_of_declared(response: Response) -> str | None:
+    """A body shorter than its ``Content-Length`` (Scrapy flags ``dataloss`` when it lets one through)."""
+    declared = _header(response, b"Content-Length")
+    length = int(declared) if declared and declared.strip().isdigit() else None
+    if length is not None and len(response.body) < length:
+        return f"truncated page ({len(response.body)} of the {length} bytes its Content-Length declares)"
+    if "dataloss" in response.flags:
+        return f"truncated page ({len(response.body)} bytes: the connection closed before the declared length)"
     return None
+
+
+def cut_off(root: Any, what: str, strict: bool = False) -> str | None:
+    """``what`` with where, when a page that stopped early stopped inside (or before) its article.
+
+    Every part of the article the page object reads (title, body container, tag links) must have
+    more of the page after it: a page that stops inside one is cut off, one that goes on to its
+    sidebar or footer is complete. A page with none of them (another layout) is judged by its
+    ``Content-Length`` alone, unless it stops before its ``<body>`` holds anything, or ``strict``
+    (the parser gave up early, so the article's markup may be what it never reached).
+    """
+    parts = [el for query in ARTICLE_PARTS for el in css(query)(root)]
+    if parts:
+        return None if all(followed(el) for el in parts) else f"{what}: it stops inside the article"
+    body = root.find("body")
+    if strict or body is None or not (len(body) or (body.text or "").strip()):
+        return f"{what}: it stops before the article"
+    return None
+
+
+def depth_of_last(root: Any) -> int:
+    """How deep the page's last element lies (a parser that gave up on depth stops at its deepest)."""
+    depth, node = 0, root
+    while len(node):
+        node, depth = node[-1], depth + 1
+    return depth
 
 
 def page_selector(response: TextResponse) -> Selector:
