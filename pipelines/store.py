@@ -1,8 +1,9 @@
 """Store: the last pipeline. Decides what each item writes, and owns the run's ``crawl_runs`` row.
 
 ``Store`` is the policy (upsert by URL, a version only on a changed text, a worse re-crawl
-rejected, counts and field coverage), free of Scrapy, so ``informburo reparse`` stores
-through exactly the same code as a crawl; the SQL and the batch transaction are
+rejected, counts and field coverage), free of Scrapy, so distributed mode's store process
+stores through exactly the same code as a crawl (and ``informburo reparse`` judges pages
+with the same ``worse_than_stored``); the SQL and the batch transaction are
 ``storage.writes``'s, the run's row ``storage.ledger``'s. ``StorePipeline`` is its Scrapy glue.
 """
 
