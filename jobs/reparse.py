@@ -41,7 +41,7 @@ from core.clock import now_kz
 from core.names import DEFAULT_LOCK_TIMEOUT
 from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
-from crawler.spiders.informburo import page_problem, page_selector
+from crawler.spiders.informburo import read_article
 from pipelines.normalize import normalize_item
 from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, worse_than_stored
 from pipelines.validate import Rejected, check_item
@@ -123,14 +123,10 @@ def read_page(page: RawPage, seq: int = 0) -> Read:
     read = Read(page, seq)
     try:
         response = as_response(page)
-        problem = page_problem(response)
-        if problem:
-            read.unreadable = problem
+        item = read_article(response, page.fetched_at, page.listing_published, parser_for("article", page.fetched_at))
+        if isinstance(item, str):
+            read.unreadable = item
             return read
-        parse_article = parser_for("article", page.fetched_at)
-        item = parse_article(page_selector(response), response.url, page.fetched_at, page.listing_published)
-        item.http = {"url": response.url, "etag": _header(response, b"ETag")}
-        item.http["last_modified"] = _header(response, b"Last-Modified")
         read.item = normalize_item(item)
         check_item(read.item)
         read.row = article_row(vars(read.item), page.fetched_at)
@@ -140,11 +136,6 @@ def read_page(page: RawPage, seq: int = 0) -> Read:
     except Exception as exc:  # whatever the extractor raises is this page's reason, not the run's end
         read.item, read.row, read.unreadable = None, None, f"{type(exc).__name__}: {exc}"
     return read
-
-
-def _header(response: Response, name: bytes) -> str | None:
-    value = response.headers.get(name)
-    return value.decode("latin-1") if value else None
 
 
 def replay_history(

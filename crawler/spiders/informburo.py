@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,7 +20,7 @@ from core.names import STAT_START_FAILED, parse_parts
 from core.plan import RunPlan, Walk
 from crawler.distributed import relayed
 from crawler.fields import canonical_url, section_of
-from crawler.items import PageError
+from crawler.items import Article, PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.article import BODY, TAGS, TITLE
 from crawler.pages.base import css, decode_html, followed
@@ -206,17 +206,10 @@ class InformburoSpider(scrapy.Spider):
             self.crawler.stats.inc_value("informburo/not_modified")
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        selector = page_selector(response) if isinstance(response, TextResponse) else None  # parsed once
-        problem = page_problem(response, selector)
-        if problem:
-            yield PageError(response.url, "parse", problem, response.status, captured_at)
+        item = read_article(response, captured_at, listing_published)
+        if isinstance(item, str):
+            yield PageError(response.url, "parse", item, response.status, captured_at)
             return
-        item = parse_article(selector or page_selector(response), response.url, captured_at, listing_published)
-        item.http = {
-            "url": response.url,
-            "etag": _header(response, b"ETag"),
-            "last_modified": _header(response, b"Last-Modified"),
-        }
         yield item
 
     def site_url(self, url: str) -> str | None:
@@ -277,6 +270,30 @@ class InformburoSpider(scrapy.Spider):
 ARTICLE_PARTS = (TITLE, BODY, TAGS.rsplit(" ", 1)[0], TAGS)
 #: lxml (libxml2) stops reading a page nested deeper than 2,048 elements and drops the rest of it.
 PARSER_DEPTH = 2000
+
+
+def read_article(
+    response: Response,
+    captured_at: str,
+    listing_published: str | None = None,
+    parse: Callable[..., Article] = parse_article,
+) -> Article | str:
+    """An article page as its raw item, or the reason it cannot be read (``page_problem``).
+
+    The page is parsed once. The crawl reads with the current page version; reparse passes the
+    version of the archived page's fetch date as ``parse`` and reads the page the same way.
+    """
+    selector = page_selector(response) if isinstance(response, TextResponse) else None
+    problem = page_problem(response, selector)
+    if problem:
+        return problem
+    item = parse(selector or page_selector(response), response.url, captured_at, listing_published)
+    item.http = {
+        "url": response.url,
+        "etag": _header(response, b"ETag"),
+        "last_modified": _header(response, b"Last-Modified"),
+    }
+    return item
 
 
 def page_problem(response: Response, selector: Selector | None = None) -> str | None:
