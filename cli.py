@@ -393,7 +393,6 @@ def _stop_on_signals() -> Any:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from crawler.distributed import REDIS_DOWN
-    from jobs.crawl import check_run
     from jobs.seed import seed_run
 
     settings = _distributed(args)
@@ -404,7 +403,6 @@ def cmd_seed(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     backfill = args.pages is not None or args.until is not None
     max_pages = args.pages if backfill else args.max_pages
-    check_run(settings, args.only, max_pages=max_pages, until=args.until)  # before the lock: nothing touched
     try:
         run, plan = seed_run(settings, args.only, max_pages=max_pages, backfill=backfill, until=args.until)
     except ValueError as exc:

@@ -168,8 +168,8 @@ def plan_from_settings(
     if max_pages is None and not backfill:
         max_pages = settings.getint("INFORMBURO_MAX_PAGES")
     base_url = settings.get("INFORMBURO_BASE_URL")
-    options: dict[str, Any] = {"max_pages": max_pages, "backfill": backfill, "until": until}
-    options["recheck_days"] = settings.getfloat("INFORMBURO_RECHECK_DAYS")
+    recheck_days = settings.getfloat("INFORMBURO_RECHECK_DAYS")
+    options = {"max_pages": max_pages, "recheck_days": recheck_days, "backfill": backfill, "until": until}
     if not Path(path).exists():
         return plan_run(None, parts, base_url, **options)
     with writer(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")) as db:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from scrapy.settings import Settings
 
-from core.names import parse_parts
 from core.plan import RunPlan
 from crawler.distributed import connect, keys_of, push_seed
-from jobs.crawl import plan_from_settings
-from storage.lock import WriterLock
+from jobs.crawl import check_run, plan_from_settings
 
 
 def seed_run(
@@ -22,11 +20,10 @@ def seed_run(
     """Plan under the writer lock (the store process may be writing), then push the seed.
 
     Returns the run key (None when the job's previous run is still open) and the plan.
-    ``ValueError`` for bad options; Redis errors (``crawler.distributed.REDIS_DOWN``) propagate.
+    ``ConfigError`` (a ``ValueError``) for bad options, before any file is touched; Redis
+    errors (``crawler.distributed.REDIS_DOWN``) propagate.
     """
-    parts = parse_parts(only)
-    path = settings.get("INFORMBURO_DB")
-    with WriterLock(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")):
-        plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
+    parts = check_run(settings, only, max_pages=max_pages, until=until)
+    plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
     server = connect(settings.get("INFORMBURO_REDIS_URL"))
     return push_seed(server, keys_of(settings), plan, settings.get("INFORMBURO_JOB")), plan
