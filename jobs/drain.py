@@ -172,7 +172,7 @@ class Drain:
         state = self._run(run)
         try:
             item = item_from_envelope(message)
-        except (TypeError, ValueError) as exc:  # a worker of another version: kept as a reject, not lost
+        except Exception as exc:  # a worker of another version, a garbled message: kept as a reject, not lost
             state.store.record_reject(message, Rejected(None, f"unreadable item: {exc}"))
             return []
         if isinstance(item, PageError):

@@ -418,3 +418,18 @@ def test_an_unreadable_item_is_kept_as_a_reject(tmp_path: Path, redis_server: Re
     [reject] = rows(db, "SELECT run_id, url, field, reason, item FROM rejects")
     assert reject["reason"] == "unreadable item: unknown item type 'Headline'"
     assert (reject["url"], reject["field"]) == (None, None) and json.loads(reject["item"]) == json.loads(odd)
+
+
+@pytest.mark.redis
+def test_an_item_message_of_any_fault_is_kept_as_a_reject(tmp_path: Path, redis_server: RedisServer) -> None:
+    """Not only TypeError/ValueError: a message missing its item (KeyError) is a reject too, never a crash."""
+    from crawler.distributed import envelope
+    from jobs.drain import Drain
+
+    db = tmp_path / "distributed.db"
+    client, keys = redis_server.client(), Keys()
+    hollow = envelope("item", "r1", type="Article", start_page=False)  # no "item" at all
+    client.rpush(keys.items, envelope("run_started", "r1", job=None, parts=["articles"], at="t"), hollow)
+    assert Drain(db, client, keys).step() == 2
+    [reject] = rows(db, "SELECT reason, item FROM rejects")
+    assert reject["reason"] == "unreadable item: 'item'" and json.loads(reject["item"]) == json.loads(hollow)
