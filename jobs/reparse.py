@@ -10,15 +10,19 @@ first version is not rejected because a later update is long.
 Only what the archive can rebuild is rebuilt:
 
 - a version whose page was read and accepted is rebuilt from it, with that page's run and
-  fetch time; rebuilt to the same text, it is left as it is, row and id;
+  fetch time; rebuilt to the same version (its text and every other field it recorded), it
+  is left as it is, row and id;
 - a version whose page is not in the archive (retention, archive off, distributed mode), that
   is older than ``--since``, or whose page the extractor now rejects is kept as it is;
 - the ``articles`` row is rewritten from the latest page only when that page is the article's
   latest sighting; otherwise it keeps what the crawl stored.
 
 With the extractor unchanged nothing changes: every table is left as it was, but for the
-reparse run's own ``crawl_runs`` row. Besides rebuilt versions, a reparse only ever adds the
-rejects and errors it meets that are not yet on record for that page (with its own run id).
+reparse run's own ``crawl_runs`` row. (One exception, in a database upgraded from before schema
+10, whose store versioned only the text: where the archive shows an author, a date, tags, an image
+or the language changing without a new text, the version the old store did not add is added.)
+Besides rebuilt versions, a reparse only ever adds the rejects and errors it meets that are not
+yet on record for that page (with its own run id).
 It never writes ``article_views``, the snapshots, the HTTP validators or existing ledger rows.
 """
 
@@ -43,7 +47,7 @@ from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
 from crawler.spiders.informburo import read_article
 from pipelines.normalize import normalize_item
-from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, worse_than_stored
+from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, recorded_lines, worse_than_stored
 from pipelines.validate import Rejected, check_item
 from storage.archive import Archive, RawPage, archive_path
 from storage.db import writer
@@ -59,6 +63,8 @@ from storage.writes import (
     run_ids,
     stored_article,
     update_article,
+    version_changes,
+    version_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -147,49 +153,55 @@ def replay_history(
 ) -> History:
     """Replay an article's valid pages among its stored versions, in fetch order (pure: no writes).
 
-    A page is judged as the crawl judged it, against what stood just before it: the previous
-    accepted page's row, or only the text of a version kept from before (versions do not hold
-    the optional fields). In that case the "lost fields" half of the rule cannot be re-judged,
+    A page adds a version when it differs from the version that stands in any versioned column
+    (``storage.writes.version_changes``, as the crawl's store decides). It is judged as the crawl
+    judged it, against what stood just before it: the previous accepted page's row, or a version
+    kept from before, which records every field the rule reads. A version older than schema 10
+    recorded only its text: after one, the "lost fields" half of the rule cannot be re-judged,
     so the crawl's own verdict on that page, if it recorded one, stands (``verdicts``).
     """
     events: list[tuple[datetime, int, int, Any]] = [(moment(r.page.fetched_at), 0, r.seq, r) for r in reads]
     events += [(moment(v["captured_at"]), 1, i, v) for i, v in enumerate(stored)]
     events.sort(key=lambda event: event[:3])  # at one moment, the page before the version it made
     history = History()
-    previous: str | None = None  # the content hash of the version that stands
+    previous: dict[str, Any] | None = None  # the version that stands
     standing: dict[str, Any] | None = None  # what the next page is judged against
-    known = False  # whether ``standing`` is a page's whole row (or only a kept version's text)
+    known = False  # whether ``standing`` holds every field the rule reads (or only a version's text)
     accepted_at: dict[datetime, int | None] = {}  # moment → index in history.versions of the version made then
     for at, kind, _, event in events:
         if kind == 0:
             read: Read = event
-            assert read.row is not None and read.digest is not None
+            assert read.row is not None
             verdict = _judge(read, standing, known, verdicts)
             if verdict:
                 history.rejected.append((read, *verdict))
                 continue
+            run_id = read.page.run_id if read.page.run_id in runs else None
+            version = version_row(read.row, run_id, read.page.fetched_at)
+            # the page seen last stands in for what a version older than schema 10 did not record, as the row does
+            sighting = standing if known else None
             history.accepted.append(read)
             history.latest, standing, known = read, read.row, True
             accepted_at[at] = None
-            if read.digest != previous:
-                run_id = read.page.run_id if read.page.run_id in runs else None
-                version = {"url": url, "run_id": run_id, "captured_at": read.page.fetched_at}
-                version |= {"content_hash": read.digest, **{c: read.row[c] for c in ("title", "lead", "body")}}
+            if previous is None or version_changes(version, previous, sighting):
                 accepted_at[at] = len(history.versions)
                 history.versions.append(version)
-                previous = read.digest
+                previous = version
         else:
             version = event
             if at in accepted_at:  # its page was read and accepted: rebuilt
                 index = accepted_at[at]
-                if index is not None and history.versions[index]["content_hash"] == version["content_hash"]:
-                    history.versions[index] = version  # rebuilt to the same text: the stored row stands
+                if index is not None and not version_changes(history.versions[index], version):
+                    history.versions[index] = version  # rebuilt to the same version: the stored row stands
                 elif index is not None and history.versions[index]["run_id"] is None:
                     history.versions[index]["run_id"] = version["run_id"]  # the page names no known run
                 continue
             history.versions.append(version)  # not rebuildable: kept as it is
-            history.latest, previous = None, version["content_hash"]
-            standing, known = {"body": version["body"]}, False
+            history.latest, previous = None, version
+            if version["published_at"] is not None:  # it recorded every field: judged against in full
+                standing, known = version, True
+            else:
+                standing, known = {"body": version["body"]}, False
     return history
 
 
@@ -355,8 +367,8 @@ class Replay:
         store.stored_articles += 1
         store.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
         self.outcome.stored += 1
-        for name, reason in (item.problems or {}).items():
-            self._error(read.url, read, f"{name}: {reason}", None, read.page.fetched_at)
+        for stage, name, reason in recorded_lines(item):
+            self._error(read.url, read, f"{name}: {reason}", None, read.page.fetched_at, stage)
 
     def _failed(self, read: Read) -> None:
         """A page that gave no valid article: its reject, or why it could not be read, recorded once."""
@@ -379,13 +391,21 @@ class Replay:
         self.store.record_reject(item, exc, read.page.url)
         self.rejects[read.url].append((exc.field, exc.reason, read.page.fetched_at, self.store.run_id))
 
-    def _error(self, url: str, read: Read | None, reason: str, status: int | None, captured_at: str | None) -> None:
+    def _error(
+        self,
+        url: str,
+        read: Read | None,
+        reason: str,
+        status: int | None,
+        captured_at: str | None,
+        stage: str = "parse",
+    ) -> None:
         """A problem met: recorded in ``crawl_errors`` unless it is on record for this page already."""
-        if read is not None and any(entry[:2] == ("parse", reason) for entry in self._on_record(self.errors, read)):
+        if read is not None and any(entry[:2] == (stage, reason) for entry in self._on_record(self.errors, read)):
             return
         at = captured_at or now_kz()
-        self.store.record_error(url, "parse", reason, status, at)
-        self.errors[url].append(("parse", reason, at, self.store.run_id))
+        self.store.record_error(url, stage, reason, status, at)
+        self.errors[url].append((stage, reason, at, self.store.run_id))
 
 
 def reparse(

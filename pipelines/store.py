@@ -1,6 +1,6 @@
 """Store: the last pipeline. Decides what each item writes, and owns the run's ``crawl_runs`` row.
 
-``Store`` is the policy (upsert by URL, a version only on a changed text, a worse re-crawl
+``Store`` is the policy (upsert by URL, a version on any changed field, a worse re-crawl
 rejected, counts and field coverage), free of Scrapy, so distributed mode's store process
 stores through exactly the same code as a crawl (and ``informburo reparse`` judges pages
 with the same ``worse_than_stored``); the SQL and the batch transaction are
@@ -27,25 +27,27 @@ from twisted.python.failure import Failure
 
 from core.clock import now_kz
 from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
+from crawler.fields import shared_words
 from crawler.items import Article, MostReadEntry, PageError, RateQuote
 from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.normalize import normalize_item
 from pipelines.validate import Rejected, check_item
 from storage import ledger
 from storage.db import writer
-from storage.schema import content_hash
 from storage.writes import (
     Batch,
     add_version,
     article_row,
     insert_article,
+    latest_version,
     resolve_errors,
     save_snapshot,
     save_validators,
     save_view_point,
     stored_article,
     update_article,
-    version_state,
+    version_changes,
+    version_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,21 +60,49 @@ OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views"
 
 #: A re-crawled body shorter than this share of the stored one is a broken page, not an edit.
 WORSE_BODY_SHARE = 0.5
+#: Under an unchanged title, a body sharing less than this share of words with the stored one is not an edit.
+SHARED_WORDS = 0.15
+#: … judged only when both bodies are at least this long (a two-line item may be rewritten whole).
+SHARED_MIN_BODY = 200
+#: The parts of the site a drift warning names.
+DRIFT_PARTS = {"most_read": "most-read sidebar", "rates": "currency rates", "listing": "listing"}
 #: Optional fields whose loss, two or more at once, marks a worse extraction.
 KEPT_FIELDS = ("lead", "author", "image_url", "tags", "modified_at")
 
 
 def worse_than_stored(new: dict[str, Any], old: dict[str, Any]) -> tuple[str, str] | None:
-    """(field, reason) when a re-crawled article is a worse extraction than the stored row."""
+    """(field, reason) when a re-crawled article is a worse extraction than the stored row: a body
+    cut by more than half, two optional fields lost at once, or a body sharing almost no words with
+    the stored one under the same title (a notice or another page's text, not an edit)."""
     if len(new["body"]) < WORSE_BODY_SHARE * len(old["body"]):
         return (
             "body",
             f"worse than the stored version: body of {len(new['body'])} characters, {len(old['body'])} stored",
         )
+    same_title = new["title"] == old["title"]
+    if same_title and min(len(new["body"]), len(old["body"])) >= SHARED_MIN_BODY:
+        shared = shared_words(new["body"], old["body"])
+        if shared < SHARED_WORDS:
+            return (
+                "body",
+                f"shares {shared:.0%} of its words with the stored body under the same title:"
+                " another text, not an edit of the story",
+            )
     lost = [f for f in KEPT_FIELDS if old.get(f) not in (None, "", "[]") and new.get(f) in (None, "", "[]")]
     if len(lost) >= 2:
         return lost[0], f"worse than the stored version: lost {', '.join(lost)}"
     return None
+
+
+def recorded_lines(item: Any) -> list[tuple[str, str, str]]:
+    """(stage, field, reason) of what a stored item carries to ``crawl_errors``: each field it could
+    not read (stage ``parse``) and each doubt about a field it read all the same (stage ``layers``:
+    the page's layers disagreed, and which one was taken)."""
+    adapter = ItemAdapter(item)
+    lines = [("parse", name, reason) for name, reason in (adapter.get("problems") or {}).items()]
+    if "notes" in adapter:
+        lines += [("layers", name, reason) for name, reason in (adapter.get("notes") or {}).items()]
+    return lines
 
 
 class Store:
@@ -102,6 +132,7 @@ class Store:
         self.fallback_pages = 0  # … of which a core field came from a fallback layer
         self.stored_articles = 0
         self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
+        self.drifted: dict[str, str] = {}  # part of the site → what shows its layout drifted
 
     def store(self, item: Any, version_run_id: int | None = None) -> None:
         """Write one validated item (or record a ``PageError``).
@@ -114,6 +145,8 @@ class Store:
         with self.batch.item():  # a reject undoes only this item's writes
             if isinstance(item, PageError):
                 self.record_error(item.url, item.stage, item.reason, item.http_status, captured_at)
+                if item.drift:
+                    self.drifted.setdefault(item.drift, item.reason)
             elif isinstance(item, Article):
                 self._store_article(item, captured_at, version_run_id or self.run_id)
             elif isinstance(item, MostReadEntry):
@@ -126,8 +159,8 @@ class Store:
             else:
                 raise TypeError(f"unknown item class {type(item).__name__}")
             if not isinstance(item, PageError):
-                for name, reason in (adapter.get("problems") or {}).items():
-                    self.record_error(adapter.get("url") or "", "parse", f"{name}: {reason}", None, captured_at)
+                for stage, name, reason in recorded_lines(item):
+                    self.record_error(adapter.get("url") or "", stage, f"{name}: {reason}", None, captured_at)
         if not isinstance(item, PageError):
             self.stored += 1
         self.batch.commit_if_due()
@@ -142,7 +175,8 @@ class Store:
             self.fallback_pages += 1
 
     def _store_article(self, item: Article, captured_at: str, version_run_id: int) -> None:
-        """Upsert the article; a changed title, lead or body adds a version; views add a point.
+        """Upsert the article; a change of any versioned field (text, author, dates, tags, image, language)
+        adds a version, so no value once stored is lost; views add a point.
 
         A re-crawl that is a worse extraction than the stored row (a broken page) raises
         ``Rejected`` and changes nothing: a good stored row is never replaced by a worse one.
@@ -155,7 +189,7 @@ class Store:
         self.count_article_page(item)
         self.stored_articles += 1
         self.field_counts.update(f for f in OPTIONAL_FIELDS if getattr(item, f) not in (None, [], ""))
-        digest = content_hash(row["title"], row["lead"], row["body"])
+        version = version_row(row, version_run_id, captured_at)
         if old is None:
             changed = True
             insert_article(self.db, {**row, "versions": 1, "last_change_seen": None})
@@ -163,15 +197,14 @@ class Store:
             row.pop("first_seen_at")
             if row["views"] is None:
                 row["views"] = old["views"]  # an empty counter widget never erases a count seen
-            versions, last = version_state(self.db, row["url"])
-            changed = last != digest
+            versions, latest = latest_version(self.db, row["url"])
+            # the old row is what the article was last seen with, for a latest version older than schema 10
+            changed = latest is None or bool(version_changes(version, latest, old))
             if changed:  # the row keeps its count of versions, for the edited-articles query
                 row["versions"] = versions + 1
                 row["last_change_seen"] = captured_at if versions else None
             update_article(self.db, row)
         if changed:
-            version = {"url": row["url"], "run_id": version_run_id, "captured_at": captured_at}
-            version |= {"content_hash": digest, "title": row["title"], "lead": row["lead"], "body": row["body"]}
             add_version(self.db, version)
         if item.views is not None:
             self._view_point(row["url"], item.views, captured_at, "page")
@@ -223,17 +256,19 @@ class Store:
         logger.warning("Rejected %s from %s: %s", type(item).__name__, adapter.get("url"), exception)
 
     def drift_warning(self, threshold: float) -> str | None:
-        """A "layout drift" message when too many article pages needed a fallback layer."""
-        if not self.article_pages:
+        """A "layout drift" message naming each part that drifted: too many article pages needing a
+        fallback layer, a widget missing or found only by its shape, no next listing page."""
+        parts = [f"{DRIFT_PARTS.get(part, part)}: {reason}" for part, reason in sorted(self.drifted.items())]
+        share = self.fallback_pages / self.article_pages if self.article_pages else 0.0
+        if share > threshold:
+            parts.insert(
+                0,
+                f"articles: {self.fallback_pages} of {self.article_pages} article pages ({share:.0%}) needed a"
+                f" fallback for {', '.join(CORE_FIELDS)} (threshold {threshold:.0%})",
+            )
+        if not parts:
             return None
-        share = self.fallback_pages / self.article_pages
-        if share <= threshold:
-            return None
-        return (
-            f"layout drift: {self.fallback_pages} of {self.article_pages} article pages ({share:.0%}) needed a"
-            f" fallback for {', '.join(CORE_FIELDS)} (threshold {threshold:.0%}); check the selectors"
-            " in crawler/pages/"
-        )
+        return f"layout drift: {'; '.join(parts)}; check the selectors in crawler/pages/"
 
     def finish(self, status: str, pages: int, drift_threshold: float) -> dict[str, Any]:
         """Close the run row with its status, counts, field coverage and any drift warning."""

@@ -275,6 +275,25 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     """,
     # 9: every time in the Kazakhstan offset in force at its instant (+06:00 before March 2024).
     _v9_kazakhstan_time_in_force,
+    # 10: a version records every field the site may change, not only its text, so a lost author,
+    # tag or image stays in the history. The latest version takes them from its articles row (which
+    # holds what the article was last stored with), where that row holds the same text; earlier
+    # versions keep NULL there: not recorded. content_hash still covers title, lead and body only.
+    """
+    ALTER TABLE article_versions ADD COLUMN lang TEXT;
+    ALTER TABLE article_versions ADD COLUMN author TEXT;
+    ALTER TABLE article_versions ADD COLUMN published_at TEXT;
+    ALTER TABLE article_versions ADD COLUMN modified_at TEXT;
+    ALTER TABLE article_versions ADD COLUMN tags TEXT;
+    ALTER TABLE article_versions ADD COLUMN image_url TEXT;
+    UPDATE article_versions
+        SET lang = a.lang, author = a.author, published_at = a.published_at, modified_at = a.modified_at,
+            tags = a.tags, image_url = a.image_url
+        FROM articles AS a
+        WHERE a.url = article_versions.url
+          AND article_versions.id = (SELECT max(id) FROM article_versions AS v WHERE v.url = a.url)
+          AND a.title = article_versions.title AND a.lead IS article_versions.lead AND a.body = article_versions.body;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -20,8 +20,17 @@ from typing import Any, Literal
 
 from sqlite_utils import Database
 
+from storage.schema import content_hash
+
 #: Snapshot tables and the column that, with ``run_id``, keys their rows.
 SNAPSHOT_KEYS = {"most_read": "rank", "rates": "currency"}
+
+#: The ``articles`` columns a version records besides its text (title, lead and body, which
+#: ``content_hash`` stands for): whatever the site may change. Not ``section`` (a function of
+#: the URL), ``views`` (``article_views`` holds their history) or our own bookkeeping.
+VERSIONED_COLUMNS = ("lang", "author", "published_at", "modified_at", "tags", "image_url")
+#: What tells two versions apart: any difference here is a new version.
+VERSION_KEY = ("content_hash", *VERSIONED_COLUMNS)
 
 
 class Batch:
@@ -100,14 +109,40 @@ def stored_article(db: Database, url: str) -> dict[str, Any] | None:
     return dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
 
 
-def version_state(db: Database, url: str) -> tuple[int, str | None]:
-    """(how many versions an article has, the content hash of the latest), in one statement."""
-    versions, last = db.execute(
-        "SELECT count(*), (SELECT content_hash FROM article_versions WHERE url = ? ORDER BY id DESC LIMIT 1)"
-        " FROM article_versions WHERE url = ?",
-        [url, url],
-    ).fetchone()
-    return versions, last
+def latest_version(db: Database, url: str) -> tuple[int, dict[str, Any] | None]:
+    """(how many versions an article has, its latest version's ``VERSION_KEY`` columns or ``None``), in one
+    statement: what the store compares a re-crawl with."""
+    columns = ", ".join(f"v.[{c}]" for c in VERSION_KEY)
+    cursor = db.execute(
+        f"SELECT n.count, {columns} FROM (SELECT count(*) AS count, max(id) AS last FROM article_versions"
+        " WHERE url = ?) AS n LEFT JOIN article_versions v ON v.id = n.last",
+        [url],
+    )
+    count, *values = cursor.fetchone()
+    return count, (dict(zip(VERSION_KEY, values, strict=True)) if count else None)
+
+
+def version_row(row: dict[str, Any], run_id: int | None, captured_at: str) -> dict[str, Any]:
+    """The ``article_versions`` row of an ``articles`` row (as ``article_row`` makes it) seen by ``run_id``."""
+    version = {"url": row["url"], "run_id": run_id, "captured_at": captured_at}
+    version["content_hash"] = content_hash(row["title"], row["lead"], row["body"])
+    version |= {c: row[c] for c in ("title", "lead", "body", *VERSIONED_COLUMNS)}
+    return version
+
+
+def version_changes(new: dict[str, Any], latest: dict[str, Any], sighting: dict[str, Any] | None = None) -> list[str]:
+    """The ``VERSION_KEY`` columns in which the version ``new`` differs from the version ``latest``.
+
+    A version stored before schema 10 recorded only its text (its ``published_at`` is NULL):
+    its other columns are compared with ``sighting``, the ``articles`` row (or page) the
+    article was last seen with, when there is one, and otherwise count as unchanged, since
+    nothing says what they were.
+    """
+    changed = ["content_hash"] if new["content_hash"] != latest["content_hash"] else []
+    recorded = latest if latest.get("published_at") is not None else sighting
+    if recorded is not None:
+        changed += [c for c in VERSIONED_COLUMNS if new[c] != recorded[c]]
+    return changed
 
 
 def insert_article(db: Database, row: dict[str, Any]) -> None:
@@ -121,7 +156,7 @@ def update_article(db: Database, row: dict[str, Any]) -> None:
 
 
 def add_version(db: Database, version: dict[str, Any]) -> None:
-    """A row of ``article_versions`` (url, run_id, captured_at, content_hash, title, lead, body)."""
+    """A row of ``article_versions``: the columns given (``version_row`` makes every one)."""
     _write(db, "INSERT", "article_versions", version)
 
 

@@ -14,6 +14,7 @@ that page.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 import zlib
@@ -148,6 +149,11 @@ def versions(db: Path, article: dict[str, Any], site: Site) -> list[dict[str, An
     return rows(db, sql, (BASE + site.path_of(article),))
 
 
+def every_column(db: Path, article: dict[str, Any], site: Site) -> list[dict[str, Any]]:
+    """An article's versions, every column, in ``id`` order."""
+    return rows(db, "SELECT * FROM article_versions WHERE url = ? ORDER BY id", (BASE + site.path_of(article),))
+
+
 def article_row(db: Path, article: dict[str, Any], site: Site) -> dict[str, Any]:
     return rows(db, "SELECT * FROM articles WHERE url = ?", (BASE + site.path_of(article),))[0]
 
@@ -185,11 +191,15 @@ def history(site: Site, db: Path) -> dict[str, dict[str, Any]]:
     page is worse than the first (rejected); ``stripped``: its second page lost the lead, author and
     image (rejected); ``broken``: truncated, then good; ``garbage``: binary bytes (rejected);
     ``counted``: only its view counter changes, then it is unreadable (a recorded problem);
-    ``steady``: fetched every run, never changed.
+    ``steady``: fetched every run, never changed; ``unsigned``: the same text throughout, but it
+    loses its author, then its tags change (a version each).
     """
     a = site.articles
     names = {"grows": a[1], "cut": a[2], "stripped": a[3], "broken": a[4], "garbage": a[5], "counted": a[6]}
-    names["steady"] = a[8]
+    names["steady"], names["unsigned"] = a[8], a[10]
+    assert names["unsigned"]["author"]
+    unsigned2 = {**names["unsigned"], "author": None}
+    unsigned3 = {**unsigned2, "tags": [*unsigned2["tags"][:1], "Новый тег"]}
     grows2 = edited(names["grows"], "Обновлено: история выросла вдвое.", longer=6)
     grows3 = edited(grows2, "Обновлено ещё раз: уточнены цифры.", longer=6)
     cut = {**names["cut"], "blocks": names["cut"]["blocks"][:1]}
@@ -199,11 +209,12 @@ def history(site: Site, db: Path) -> dict[str, dict[str, Any]]:
     garbage = (page(site, names["garbage"])[0], "text/html", random.Random(5).randbytes(20_000))
     counted2, counted3 = {**names["counted"], "views": 9999}, {**names["counted"], "views": "много"}
 
-    every = [names[n] for n in ("grows", "cut", "stripped", "counted", "steady")]
+    every = [names[n] for n in ("grows", "cut", "stripped", "counted", "steady", "unsigned")]
     collect(db, T1, [page(site, x) for x in every] + [(url, content_type, good)], extra=snapshot_items(T1, 10))
-    run2 = [page(site, x) for x in (grows2, cut, stripped, counted2, names["steady"])] + [truncated, garbage]
+    run2 = [page(site, x) for x in (grows2, cut, stripped, counted2, names["steady"], unsigned2)]
+    run2 += [truncated, garbage]
     collect(db, T2, run2, extra=[*snapshot_items(T2, 20), PageError(f"{BASE}/novosti/gone", "fetch", "HTTP 500", 500)])
-    run3 = [page(site, x) for x in (grows3, names["cut"], names["stripped"], counted3, names["steady"])]
+    run3 = [page(site, x) for x in (grows3, names["cut"], names["stripped"], counted3, names["steady"], unsigned3)]
     collect(db, T3, [*run3, (url, content_type, good)], extra=snapshot_items(T3, 30))
     collect(db, T4, [page(site, names["steady"])], extra=snapshot_items(T4, 40))
     return names
@@ -214,6 +225,13 @@ def test_an_unchanged_extractor_leaves_every_table_identical(
 ) -> None:
     grows = versions(db, history["grows"], site)
     assert len(grows) == 3 and len(grows[0]["body"]) * 2 < len(grows[1]["body"])  # the history is what we meant
+    unsigned = every_column(db, history["unsigned"], site)
+    assert [(v["run_id"], v["author"] is None, len(json.loads(v["tags"]))) for v in unsigned] == [
+        (1, False, len(history["unsigned"]["tags"])),
+        (2, True, len(history["unsigned"]["tags"])),
+        (3, True, 2),
+    ]
+    assert len({v["content_hash"] for v in unsigned}) == 1  # versions of the same text
     worse = rows(db, "SELECT url FROM rejects WHERE reason LIKE 'worse than the stored version%'")
     assert {r["url"] for r in worse} == {BASE + site.path_of(history[n]) for n in ("cut", "stripped")}
     errors = {r["url"] for r in rows(db, "SELECT url FROM crawl_errors WHERE stage = 'parse'")}
@@ -223,7 +241,7 @@ def test_an_unchanged_extractor_leaves_every_table_identical(
     outcome = reparse(db)
     assert differences(before, every_table(db, outcome.run_id)) == {}
     # not stored: the cut and the stripped pages, the truncated one, the binary one (rejected or unreadable)
-    assert (outcome.pages, outcome.stored, outcome.rejected) == (6 + 7 + 6 + 1, 16, 4)
+    assert (outcome.pages, outcome.stored, outcome.rejected) == (7 + 8 + 7 + 1, 19, 4)
     assert (outcome.versions_rebuilt, outcome.versions_dropped, outcome.articles_changed) == (0, 0, 0)
     assert rows(db, "SELECT job, status, items_rejected, errors FROM crawl_runs WHERE id = ?", (outcome.run_id,)) == [
         {"job": "reparse", "status": "ok", "items_rejected": 0, "errors": 0}  # nothing new to record
@@ -234,12 +252,12 @@ def test_a_reparse_after_archive_retention_and_since_a_date_changes_nothing_eith
     history: dict[str, dict[str, Any]], site: Site, db: Path
 ) -> None:
     before = every_table(db)
-    assert prune_before(db, T2) == 6  # the first run's pages: every first version has lost its page
+    assert prune_before(db, T2) == 7  # the first run's pages: every first version has lost its page
     outcome = reparse(db)
     assert differences(before, every_table(db, outcome.run_id)) == {}
     since = reparse(db, T3)
     assert differences(before, every_table(db, outcome.run_id, since.run_id)) == {}
-    assert (outcome.pages, since.pages) == (7 + 6 + 1, 6 + 1)
+    assert (outcome.pages, since.pages) == (8 + 7 + 1, 7 + 1)
 
 
 def test_a_first_version_under_half_of_the_next_survives(site: Site, db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -381,6 +399,106 @@ def test_since_leaves_older_versions_alone(site: Site, db: Path, monkeypatch: py
     ]
 
 
+def test_an_extractor_change_to_other_fields_than_the_text_is_carried_to_every_version(
+    site: Site, db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions record every field the site may change, so a reparse rebuilds those too, and a version
+    that differed from the one before only by what the new extractor no longer reads is dropped."""
+    story = site.articles[10]
+    collect(db, T1, [page(site, story)])
+    collect(db, T2, [page(site, {**story, "author": None})])  # only the author lost: a version
+    collect(db, T3, [page(site, {**story, "author": None})])
+    stored = every_column(db, story, site)
+    assert [(v["run_id"], v["author"]) for v in stored] == [(1, story["author"]), (2, None)]
+
+    new_extractor(monkeypatch, lambda item: setattr(item, "image_url", item.image_url.replace(".jpg", "-v2.jpg")))
+    outcome = reparse(db)
+    rebuilt = every_column(db, story, site)
+    assert [(v["run_id"], v["captured_at"], v["author"]) for v in rebuilt] == [(1, T1, story["author"]), (2, T2, None)]
+    assert all(v["image_url"].endswith("-v2.jpg") for v in rebuilt)
+    assert article_row(db, story, site)["image_url"] == rebuilt[1]["image_url"]
+    assert (outcome.versions_rebuilt, outcome.versions_dropped) == (2, 2)
+
+    new_extractor(monkeypatch, lambda item: setattr(item, "author", None))  # no longer reads the byline
+    outcome = reparse(db)
+    assert [(v["run_id"], v["author"]) for v in every_column(db, story, site)] == [(1, None)]
+    row = article_row(db, story, site)
+    assert (row["author"], row["versions"], row["last_change_seen"]) == (None, 1, None)
+    assert (outcome.versions_rebuilt, outcome.versions_dropped) == (1, 2)
+
+
+def before_schema_10(db: Path, url: str, *, latest: int) -> None:
+    """Make an article's history what the upgrade leaves of one stored before schema 10: only the first
+    ``latest`` versions (the old store added one only for a new text), the last of them filled in from
+    the ``articles`` row, the others with their fields not recorded; the row's counts to match."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        ids = [i for (i,) in conn.execute("SELECT id FROM article_versions WHERE url = ? ORDER BY id", (url,))]
+        conn.execute("DELETE FROM article_versions WHERE id IN (SELECT value FROM json_each(?))", (str(ids[latest:]),))
+        fields = ("lang", "author", "published_at", "modified_at", "tags", "image_url")
+        unrecorded = ", ".join(f"{c} = NULL" for c in fields)
+        conn.execute(f"UPDATE article_versions SET {unrecorded} WHERE url = ? AND id < ?", (url, ids[latest - 1]))
+        filled = ", ".join(f"{c} = (SELECT {c} FROM articles WHERE url = ?)" for c in fields)
+        conn.execute(f"UPDATE article_versions SET {filled} WHERE id = ?", (*[url] * len(fields), ids[latest - 1]))
+        changed_at = conn.execute("SELECT captured_at FROM article_versions WHERE id = ?", (ids[latest - 1],))
+        conn.execute(
+            "UPDATE articles SET versions = ?, last_change_seen = ? WHERE url = ?",
+            (latest, changed_at.fetchone()[0] if latest > 1 else None, url),
+        )
+    finally:
+        conn.close()
+
+
+def test_versions_from_before_schema_10_stand_and_a_change_the_old_store_missed_is_recovered(
+    site: Site, db: Path
+) -> None:
+    """An upgraded history: versions of the text alone, the latest filled in from the row. With the
+    extractor unchanged, a version whose page gives the same text stands as it is; where the archive
+    shows a field the old store let change without a version (a lost author), the reparse records it."""
+    plain, story = site.articles[6], site.articles[10]
+    collect(db, T1, [page(site, plain), page(site, story)])
+    plain2, story2 = edited(plain, "Вторая редакция."), edited(story, "Вторая редакция.")
+    collect(db, T2, [page(site, plain2), page(site, story2)])
+    collect(db, T3, [page(site, plain2), page(site, {**story2, "author": None})])
+    before_schema_10(db, BASE + site.path_of(plain), latest=2)
+    before_schema_10(db, BASE + site.path_of(story), latest=2)  # the old store added no version at T3
+    assert [v["author"] for v in every_column(db, story, site)] == [None, None]  # not recorded, then the row's
+    assert every_column(db, story, site)[0]["published_at"] is None
+    before = every_table(db)
+
+    outcome = reparse(db)
+    after = every_table(db, outcome.run_id)
+    changed = differences(before, after)
+    assert set(changed) - {"articles_fts_data", "articles_fts_idx"} == {"article_versions", "articles"}, changed
+    assert [r[0] for r in changed["articles"][1]] == [BASE + site.path_of(story)]  # only its counts moved
+    rebuilt = every_column(db, story, site)
+    first = [v for v in rebuilt if v["run_id"] == 1]
+    assert first == [v for v in before_rows(before, story, site) if v["run_id"] == 1]  # stands, row and id
+    assert [(v["run_id"], v["captured_at"], v["author"]) for v in rebuilt] == [
+        (1, T1, None),  # not recorded, and left so
+        (2, T2, story["author"]),  # the page of T2 had the author
+        (3, T3, None),  # lost at T3: now a version
+    ]
+    assert [v["content_hash"] for v in rebuilt[1:]] == [rebuilt[1]["content_hash"]] * 2
+    row = article_row(db, story, site)
+    assert (row["versions"], row["last_change_seen"], row["author"]) == (3, T3, None)
+    plain_rows = [r for r in changed["article_versions"][0] + changed["article_versions"][1] if plain["slug"] in r[1]]
+    assert plain_rows == []  # the plain history stood whole: nothing the archive shows was missed
+    assert (outcome.versions_rebuilt, outcome.versions_dropped) == (2, 1)
+    again = reparse(db)
+    assert differences(after, every_table(db, outcome.run_id, again.run_id)) == {}
+
+
+def before_rows(tables: Tables, article: dict[str, Any], site: Site) -> list[dict[str, Any]]:
+    """An article's versions in a snapshot of ``every_table``, as dicts of ``article_versions`` columns."""
+    names = ["id", "url", "run_id", "captured_at", "content_hash", "title", "lead", "body"]
+    names += ["lang", "author", "published_at", "modified_at", "tags", "image_url"]
+    url = BASE + site.path_of(article)
+    return sorted(
+        (dict(zip(names, r, strict=True)) for r in tables["article_versions"] if r[1] == url), key=lambda v: v["id"]
+    )
+
+
 def test_pages_the_extractor_cannot_read_are_recorded_and_keep_their_versions(
     site: Site, db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -461,8 +579,8 @@ def _zlib_message() -> str:
 
 @pytest.mark.slow
 def test_reparse_after_real_crawls_and_retention_changes_no_table(site: Site, db: Path) -> None:
-    grows, cut, stripped, broken, garbage = (site.articles[i] for i in (1, 2, 3, 4, 5))
-    grows_path, first = site.path_of(grows), dict(grows)
+    grows, cut, stripped, broken, garbage, unsigned = (site.articles[i] for i in (1, 2, 3, 4, 5, 10))
+    grows_path, first, author = site.path_of(grows), dict(grows), unsigned["author"]
     original_cut, original_stripped = cut["blocks"], {k: stripped[k] for k in ("lead", "author", "image")}
     with MirrorServer(site) as mirror:
         assert crawl(db, mirror.url).returncode == 0
@@ -471,6 +589,7 @@ def test_reparse_after_real_crawls_and_retention_changes_no_table(site: Site, db
         stripped.update(lead=None, author=None, image=None)
         site.faults[site.path_of(broken)] = "truncated"
         site.faults[site.path_of(garbage)] = "binary"
+        unsigned["author"] = None  # only the author lost: a version of the same text
         assert crawl(db, mirror.url, *RECHECK).returncode == 0
         grows.update(edited(grows, "Обновлено ещё раз: уточнены цифры."))
         cut["blocks"] = original_cut
@@ -482,6 +601,11 @@ def test_reparse_after_real_crawls_and_retention_changes_no_table(site: Site, db
     )
     assert [v["run_id"] for v in history] == [1, 2, 3] and len(history[0]["body"]) * 2 < len(history[1]["body"])
     assert history[0]["body"] == body_text(first)
+    sql = "SELECT run_id, author FROM article_versions WHERE url = ? ORDER BY id"
+    assert rows(db, sql, (mirror.url + site.path_of(unsigned),)) == [
+        {"run_id": 1, "author": author},
+        {"run_id": 2, "author": None},
+    ]
     worse = rows(db, "SELECT url FROM rejects WHERE reason LIKE 'worse than the stored version%'")
     assert {r["url"] for r in worse} == {mirror.url + site.path_of(a) for a in (cut, stripped)}
     before = every_table(db)

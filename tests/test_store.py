@@ -1,6 +1,6 @@
 """The Store alone, on a temporary database: no crawl, no subprocess.
 
-What a crawl relies on: articles upserted by URL, a version only on a changed text, a
+What a crawl relies on: articles upserted by URL, a version on any changed field, a
 worse re-crawl refused, items committed in batches with a savepoint each, snapshots
 keyed by run.
 """
@@ -26,6 +26,7 @@ from storage.ledger import start_run
 from storage.writes import add_version, delete_versions_since
 
 URL = "https://informburo.kz/novosti/ktk-pokazal-novyy-sezon"
+HOME = "https://informburo.kz/"
 BODY = "Первый абзац статьи о новом сезоне.\n\nВторой абзац с подробностями и цитатами."
 
 
@@ -245,3 +246,22 @@ def test_delete_versions_since_keeps_older_versions_and_other_urls(database: Dat
     delete_versions_since(database, {URL, "https://informburo.kz/novosti/never-stored"}, "2026-01-05T00:00:00+05:00")
     left = [(r["url"], r["captured_at"]) for r in database.query("SELECT url, captured_at FROM article_versions")]
     assert sorted(left) == [(URL, "2026-01-01T10:00:00+05:00"), (f"{URL}-x", "2026-01-10T10:00:00+05:00")]
+
+
+def test_the_drift_warning_names_every_part_that_drifted(database: Database) -> None:
+    """A widget missing or found only by its shape, no next listing page: each named in the run's warning,
+    whatever the article pages did; a run with none of these and no fallback has no warning."""
+    store = new_store(database)
+    store.store(article())
+    assert store.finish("ok", 1, 0.5)["warning"] is None
+    store = new_store(database)
+    store.store(PageError(HOME, "parse", "no currency rates on the home page", 200, drift="rates"))
+    store.store(PageError(HOME, "layers", "most-read sidebar found by its shape", 200, drift="most_read"))
+    store.store(PageError(HOME, "parse", "no next listing page after page 1", 200, drift="listing"))
+    warning = store.finish("ok", 1, 0.5)["warning"]
+    assert warning == (
+        "layout drift: listing: no next listing page after page 1; most-read sidebar: most-read sidebar found"
+        " by its shape; currency rates: no currency rates on the home page; check the selectors in crawler/pages/"
+    )
+    errors = database.execute("SELECT errors FROM crawl_runs WHERE id = ?", [store.run_id]).fetchone()
+    assert errors == (2,)  # the stage `layers` row is a doubt, not an error
