@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import crawl, distributed, extraction, memory, profiling, queries, reparse_bench, store_bench
+from benchmarks import crawl, distributed, extraction, foreign, memory, profiling, queries, reparse_bench, store_bench
 from benchmarks.common import BenchError, Context, Figure, Result, Sizes, machine
 from benchmarks.report import render
 
@@ -25,6 +25,7 @@ from benchmarks.report import render
 BENCHMARKS: dict[str, Callable[[Context], Result]] = {
     "crawl": crawl.run,
     "extraction": extraction.run,
+    "foreign": foreign.run,
     "storage": store_bench.run,
     "memory": memory.run,
     "reparse": reparse_bench.run,

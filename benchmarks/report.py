@@ -7,7 +7,7 @@ from typing import Any
 
 from benchmarks.common import Figure, Result, Sizes, fmt, median
 
-#: The numbering of the benchmarks issue (9: distributed mode, from its own issue, last).
+#: The numbering of the benchmarks issue (9: distributed mode, 10: foreign pages, from their own issues).
 NUMBERS = {
     "crawl": "1–2",
     "extraction": "3",
@@ -17,6 +17,7 @@ NUMBERS = {
     "queries": "7",
     "profile": "8",
     "distributed": "9",
+    "foreign": "10",
 }
 
 
@@ -59,7 +60,7 @@ def render(results: list[Result], info: dict[str, Any], sizes: Sizes, command: s
         f" {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, **{fmt(total, 0)} s** in all"
         f" ({', '.join(f'{r.key} {fmt(r.seconds, 0)} s' for r in results)}).",
         "One benchmark alone, at full size or tiny: `python -m benchmarks.<crawl|extraction|store_bench|memory|"
-        "reparse_bench|queries|profiling|distributed> [--quick]`; the whole suite tiny:"
+        "reparse_bench|queries|profiling|distributed|foreign> [--quick]`; the whole suite tiny:"
         " `python -m benchmarks --quick`.",
         "",
         f"Sizes: N = {sizes.articles:,} articles for the crawl, storage and reparse; memory at"

@@ -18,7 +18,13 @@ import emoji
 from core.clock import KZ_TZ as KZ_TZ  # re-exported: page objects and tests take it from here
 from core.clock import as_kz, kz_iso
 
-ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview")
+#: What ``articles.section`` may hold: the section path segment of an article's URL.
+ARTICLE_SECTIONS = ("novosti", "stati", "cards", "interview", "newskaz")
+#: Sections that do not sit at the root of the path: Kazakh-language news lives under a language
+#: prefix (``/kaz/newskaz/<slug>``), so its section is the segment after ``kaz``, not ``kaz`` itself.
+SECTION_PATHS: dict[str, tuple[str, ...]] = {"newskaz": ("kaz", "newskaz")}
+#: The path prefix of an article's AMP copy (``/amp/novosti/<slug>``): the same story, stored once.
+AMP_PREFIX = "amp"
 
 _ZERO_WIDTH = {"\u200b", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f", "\u180e"}
 _JOINERS = {"\u200c", "\u200d"}
@@ -344,7 +350,8 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
     port, or on 80 / 443 for a site on a default port) takes the site's scheme, host and port.
     So ``http://INFORMBURO.KZ:443/novosti/x/`` on https://informburo.kz is
     ``https://informburo.kz/novosti/x``, and on the mirror (http://127.0.0.1:PORT) http stays http.
-    A URL on another host keeps its own scheme and host.
+    A URL on another host keeps its own scheme and host. An article's AMP copy is the article
+    (``without_amp``); an older article's ``.html`` stays, it is that page's own URL.
     """
     text = clean_text(url)
     if text is None:
@@ -367,17 +374,45 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith("utm_") and k.lower() not in _TRACKING
     ]
-    return urlunsplit((scheme, netloc, parts.path.rstrip("/") or "/", urlencode(query), ""))
+    return urlunsplit((scheme, netloc, without_amp(parts.path).rstrip("/") or "/", urlencode(query), ""))
+
+
+def _section(segments: list[str]) -> str | None:
+    """The section of an article path's segments (a section's path, then at least a slug), or ``None``."""
+    for section in ARTICLE_SECTIONS:
+        prefix = SECTION_PATHS.get(section, (section,))
+        if len(segments) > len(prefix) and tuple(segments[: len(prefix)]) == prefix:
+            return section
+    return None
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+def without_amp(path: str) -> str:
+    """An AMP copy's path as its article's (``/amp/novosti/x`` → ``/novosti/x``); any other path as it is.
+
+    The AMP copy's canonical link names the article itself, so both spellings are one page with
+    one key: the listing's link, the canonical link and the known-URL check then agree, and the
+    story is neither fetched nor stored twice. Only an article path behind ``/amp`` is folded.
+    """
+    segments = _segments(path)
+    if len(segments) > 1 and segments[0] == AMP_PREFIX and _section(segments[1:]):
+        return path[path.index(AMP_PREFIX) + len(AMP_PREFIX) :]
+    return path
 
 
 def section_of(url: str | None) -> str | None:
-    """The first path segment when it names an article section, else ``None``."""
+    """The section an article URL belongs to, else ``None`` (story hubs, tag pages, the home page…).
+
+    ``/novosti/<slug>`` (an older one ending in ``.html`` too), ``/stati/…``, ``/cards/…``,
+    ``/interview/…`` are their first segment; Kazakh news, ``/kaz/newskaz/<slug>``, is
+    ``newskaz``; an AMP copy (``/amp/…``) is its article's section.
+    """
     if not url:
         return None
-    segments = [s for s in urlsplit(url).path.split("/") if s]
-    if len(segments) >= 2 and segments[0] in ARTICLE_SECTIONS:
-        return segments[0]
-    return None
+    return _section(_segments(without_amp(urlsplit(url).path)))
 
 
 def language(value: str | None) -> str | None:
@@ -387,6 +422,78 @@ def language(value: str | None) -> str | None:
         return None
     code = text.lower().replace("_", "-").split("-")[0].strip()
     return "kk" if code in ("kk", "kz") else (code or None)
+
+
+# --- text a page should never have given us -----------------------------------------
+
+#: Letters of the Latin-1 range standing in for Cyrillic: UTF-8 read as Latin-1 or cp1252 ("Ð¿Ñ€Ð¸"),
+#: cp1251 read as Latin-1 ("Ïðèâåò"). A few in a French name are real; a third of the letters is not.
+_LATIN1_LETTERS = re.compile("[\u00c0-\u00ff]")
+GARBLED_SHARE = 0.3
+#: A notice, not a story: cookie and consent banners, and the pages an anti-bot wall or a
+#: paywall serves instead of the article (Russian, Kazakh, English).
+_BOILERPLATE = re.compile(
+    r"cookie|куки|cookies? файл|файлы cookie|согласи[еяю] на (?:обработку|использование)|персональных данных"
+    r"|политик[аеиуой]+ конфиденциальности|privacy policy|принять (?:все|cookie)|accept (?:all|cookies)"
+    r"|we use cookies|мы используем|жеке деректер|enable javascript|включите javascript|checking your browser"
+    r"|проверка браузера|access denied|доступ запрещ|оформите подписку|subscribe to (?:read|continue)",
+    re.IGNORECASE,
+)
+#: Only a short body is judged by its vocabulary: a long article about cookies is still an article.
+BOILERPLATE_MAX = 1500
+
+
+def garbled(text: str | None) -> str | None:
+    """Why ``text`` is mojibake (a page decoded with the wrong charset), or ``None``.
+
+    Replacement characters (bytes that were not the declared encoding), or Latin-1 letters
+    making up a third of the letters (Cyrillic bytes read as a Western code page).
+    """
+    if not text:
+        return None
+    replaced = text.count("\ufffd")
+    if replaced >= 3 and replaced >= 0.01 * len(text):
+        return f"mojibake: {replaced} of {len(text)} characters are U+FFFD (bytes not of the declared charset)"
+    latin1 = len(_LATIN1_LETTERS.findall(text))
+    if latin1 >= 5:
+        letters = sum(ch.isalpha() for ch in text)
+        if latin1 >= GARBLED_SHARE * letters:
+            return f"mojibake: {latin1} of {letters} letters are Latin-1 (Cyrillic read in the wrong code page)"
+    return None
+
+
+def readable_text(value: str | None) -> str | None:
+    """``clean_text``, refusing mojibake (``ValueError``): garbled text is no title or lead."""
+    text = clean_text(value)
+    reason = garbled(text)
+    if reason:
+        raise ValueError(reason)
+    return text
+
+
+def readable_body(blocks: list[str] | str | None) -> str | None:
+    """``join_blocks``, refusing mojibake and a short body that is a cookie, consent or anti-bot notice."""
+    text = join_blocks(blocks)
+    reason = garbled(text)
+    if reason:
+        raise ValueError(reason)
+    if text and len(text) <= BOILERPLATE_MAX:
+        found = sorted({m.group(0).lower() for m in _BOILERPLATE.finditer(text)})
+        if len(found) >= 2:
+            raise ValueError(f"a notice, not an article ({', '.join(repr(f) for f in found[:4])})")
+    return text
+
+
+_WORDS = re.compile(r"\w{4,}")
+
+
+def shared_words(a: str | None, b: str | None) -> float:
+    """The share of the shorter text's words (of four letters or more) that the other one has too:
+    near 1 for an edited or extended story, near 0 for another text altogether."""
+    x, y = set(_WORDS.findall((a or "").casefold())), set(_WORDS.findall((b or "").casefold()))
+    if not x or not y:
+        return 0.0
+    return len(x & y) / min(len(x), len(y))
 
 
 def clean_tags(tags: list[str] | None) -> list[str]:

@@ -33,6 +33,9 @@ class Article:
     #: Which layer produced each field: site, jsonld, meta, generic or listing.
     sources: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
+    #: Field → a doubt about a value that was read all the same (layers that disagree, and which
+    #: was taken): recorded with the page's problems, never a reason to reject.
+    notes: dict[str, str] = field(default_factory=dict)
     #: The fetch behind it (requested URL, ETag, Last-Modified), kept for conditional requests.
     http: dict[str, str | None] = field(default_factory=dict)
 
@@ -68,7 +71,10 @@ class PageError:
     """A page that could not be fetched or parsed: recorded in ``crawl_errors``."""
 
     url: str
-    stage: str  # fetch | parse
+    stage: str  # fetch | parse | layers
     reason: str
     http_status: int | None = None
     captured_at: str | None = None
+    #: The part of the site whose layout this shows has drifted (``most_read``, ``rates``, ``listing``):
+    #: a widget missing or found only by its shape, no next listing page. Counted in the run's warning.
+    drift: str | None = None

@@ -75,6 +75,54 @@ def hostile(page: bytes) -> bytes:
     )
 
 
+#: A cookie banner where the story should be: the text a consent wall serves a crawler.
+CONSENT = (
+    "<p>Мы используем файлы cookie, чтобы сайт работал лучше. Продолжая пользоваться сайтом,"
+    " вы даёте согласие на обработку персональных данных.</p>"
+    "<p>Подробнее — в политике конфиденциальности. <button>Принять все</button></p>"
+).encode()
+
+
+def misleading(page: bytes, fault: str) -> bytes:
+    """A page whose layers do not all tell the truth, or whose text is not what its layout says.
+
+    ``logo-h1``: the site header gains ``<h1 class="logo">Informburo.kz</h1>`` before the story's h1;
+    ``logo-only-h1``: that, and the story's h1 turned into a div (only JSON-LD and meta name the story);
+    ``today-time``: the dateline is ``<time>Сегодня, 10:52</time>``, no ``datetime``;
+    ``site-time-off``: the dateline names another instant than JSON-LD and meta agree on;
+    ``read-also-first``: a one-line "read also" ``div.article`` before the story's;
+    ``consent``: the body is a cookie-consent notice.
+    """
+    if fault in ("logo-h1", "logo-only-h1"):
+        page = page.replace(
+            b'<header class="site-header">', b'<header class="site-header"><h1 class="logo">Informburo.kz</h1>', 1
+        )
+        if fault == "logo-only-h1":
+            page = re.sub(rb"<h1>(.*?)</h1>", rb'<div class="headline">\1</div>', page, count=1, flags=re.S)
+    elif fault == "today-time":
+        page = re.sub(rb"<time[^>]*>.*?</time>", "<time>Сегодня, 10:52</time>".encode(), page, count=1, flags=re.S)
+    elif fault == "site-time-off":
+        page = re.sub(rb'<time datetime="[^"]*"', b'<time datetime="2020-02-02T02:02:00+06:00"', page, count=1)
+    elif fault == "read-also-first":
+        box = '<div class="article"><p>Читайте также: <a href="/novosti/x">другая новость</a></p></div>'
+        page = page.replace(b'<div class="article">', box.encode() + b'\n      <div class="article">', 1)
+    elif fault == "consent":
+        page = re.sub(
+            rb'(<div class="article">).*?(</div>\s*<ul class="article-tags">)',
+            rb"\1" + CONSENT + rb"\2",
+            page,
+            count=1,
+            flags=re.S,
+        )
+    else:
+        raise ValueError(f"unknown fault {fault!r}")
+    return page
+
+
+#: Faults ``misleading`` makes.
+MISLEADING = ("logo-h1", "logo-only-h1", "today-time", "site-time-off", "read-also-first", "consent")
+
+
 def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
     handler.send_response(status)
     for name, value in headers.items():
@@ -119,6 +167,13 @@ def answer(handler: BaseHTTPRequestHandler, fault: str, page: bytes, content_typ
         handler.close_connection = True
     elif fault in ("unclosed", "minified"):  # complete pages, without the optional end tags
         _send(handler, 200, minified(page, optional=fault == "minified"), {"Content-Type": content_type})
+    elif fault in MISLEADING:
+        _send(handler, 200, misleading(page, fault), {"Content-Type": content_type})
+    elif fault == "misdeclared-cp1251":  # windows-1251 bytes, declared UTF-8 in the header and the page
+        body = page.decode("utf-8").encode("cp1251", errors="xmlcharrefreplace")
+        _send(handler, 200, body, {"Content-Type": "text/html; charset=utf-8"})
+    elif fault == "double-encoded":  # a CMS that read its UTF-8 as Latin-1 and wrote it out as UTF-8 again
+        _send(handler, 200, page.decode("latin-1").encode("utf-8"), {"Content-Type": "text/html; charset=utf-8"})
     elif fault == "hostile":
         _send(handler, 200, hostile(page), {"Content-Type": content_type})
     elif fault == "year-one":  # the publication time is the first instant Python can hold, in UTC+6
@@ -128,6 +183,14 @@ def answer(handler: BaseHTTPRequestHandler, fault: str, page: bytes, content_typ
             re.sub(rb'<time datetime="[^"]*"', b'<time datetime="' + YEAR_ONE + b'"', page, count=1),
             {"Content-Type": content_type},
         )
+    elif fault == "year-one-everywhere":  # every layer's publication time before year 1 in UTC+6
+        stamp = b'"' + YEAR_ONE + b'"'
+        page = re.sub(
+            rb"<time[^>]*>.*?</time>", b"<time datetime=" + stamp + b">" + YEAR_ONE + b"</time>", page, count=1
+        )
+        page = re.sub(rb'"datePublished": "[^"]*"', b'"datePublished": ' + stamp, page)
+        page = re.sub(rb'(property="article:published_time" content=)"[^"]*"', rb"\1" + stamp, page)
+        _send(handler, 200, page, {"Content-Type": content_type})
     elif fault == "binary":
         _send(handler, 200, random.Random(handler.path).randbytes(20_000), html)
     elif fault == "empty":

@@ -12,11 +12,12 @@ from crawler.fields import (
     clean_tags,
     clean_text,
     currency_code,
-    join_blocks,
     language,
     parse_amount,
     parse_count,
     parse_datetime,
+    readable_body,
+    readable_text,
     section_of,
     split_emoji,
 )
@@ -84,8 +85,8 @@ def normalize_item(item: Any) -> Any:
         _set(adapter, problems, "section", lambda _: section_of(adapter["url"]))
         _set(adapter, problems, "lang", language)
         for name in ("title", "lead", "author"):
-            _set(adapter, problems, name, clean_text)
-        _set(adapter, problems, "body", join_blocks)
+            _set(adapter, problems, name, readable_text)
+        _set(adapter, problems, "body", readable_body)
         _set(adapter, problems, "published_at", parse_datetime)
         _set(adapter, problems, "modified_at", parse_datetime)
         if adapter["modified_at"] is not None and adapter["modified_at"] == adapter["published_at"]:

@@ -35,11 +35,12 @@ def parse_page(
 
 def _record(item: RawItem) -> dict[str, Any]:
     """One raw item as ``parse_page`` prints it: normalised, without ``captured_at`` (the
-    caller's clock, not the page's) and without an empty ``problems``."""
+    caller's clock, not the page's) and without an empty ``problems`` or ``notes``."""
     if isinstance(item, ListingEntry):
         return {"type": "listing_entry", **asdict(item)}
     data = asdict(normalize_item(item))
     data.pop("captured_at", None)
-    if not data.get("problems"):
-        data.pop("problems", None)
+    for key in ("problems", "notes"):
+        if not data.get(key):
+            data.pop(key, None)
     return {"type": _TYPES[type(item)], **data}

@@ -26,6 +26,7 @@ EXPECTED = {
     "reparse": ["reparse pages/s"],
     "queries": ["query p95: search box (FTS)", *(f"query p95: {name}" for name in ("latest_rates", "search"))],
     "profile": [f"profile #{rank}" for rank in range(1, 6)],
+    "foreign": ["foreign pages: body token F1, ours ÷ trafilatura", "foreign pages: worst page"],
 }
 
 

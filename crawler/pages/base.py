@@ -28,9 +28,40 @@ def detect_encoding(body: bytes) -> str | None:
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
     """Bytes to text as a browser would: the HTTP header's charset, the BOM, the ``<meta>``
-    declaration, then detection (never Scrapy's cp1252 guess for an undeclared page)."""
-    _, text = html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)
-    return text
+    declaration, then detection (never Scrapy's cp1252 guess for an undeclared page); and
+    not the declared UTF-8 when the bytes are plainly another charset (``misdeclared``)."""
+    return read_html(body, content_type)[0]
+
+
+def read_html(body: bytes, content_type: str | None = None) -> tuple[str, str | None]:
+    """(``decode_html``'s text, why the declared charset was set aside, or ``None``)."""
+    encoding, text = html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)
+    return redecoded(body, encoding, text) or (text, None)
+
+
+#: Replacement characters past which a page "in UTF-8" is another charset, not a stray bad byte.
+MISDECLARED_MIN = 16
+MISDECLARED_SHARE = 0.01
+
+
+def redecoded(body: bytes, encoding: str | None, text: str) -> tuple[str, str] | None:
+    """(text, why) when a page declared UTF-8 but its bytes are another charset (a cp1251 page
+    served as UTF-8 reads as U+FFFD mojibake): decoded in the detected charset instead. ``None``
+    when the page is what it declares, or has only a stray bad byte or two."""
+    if "\ufffd" not in text or (encoding or "").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return None
+    replaced = text.count("\ufffd")
+    if replaced < MISDECLARED_MIN and replaced < MISDECLARED_SHARE * len(text):
+        return None
+    try:
+        body.decode("utf-8")
+        return None  # the U+FFFD are the page's own characters
+    except UnicodeDecodeError:
+        pass
+    guess = detect_encoding(body)
+    if not guess or guess.lower().replace("_", "-") in ("utf-8", "utf8"):
+        return None
+    return body.decode(guess, errors="replace"), f"declared {encoding}, but {replaced} bytes are not: read as {guess}"
 
 
 def as_selector(page: str | bytes | Selector) -> Selector:
