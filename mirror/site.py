@@ -1,4 +1,10 @@
-"""Renders the mirror's pages from ``content/*.json``: home, listing, articles, robots.txt."""
+"""Renders the mirror's pages from ``content/*.json``: home, listing, articles, robots.txt.
+
+Besides the site's usual markup, chosen articles carry what public scrapers show of the live
+site (see ``render_article``): a Kazakh ``/kaz/newskaz/`` page, an older ``.html`` URL, an AMP
+copy under ``/amp/…``, a ``/cards/`` page of ``div.article-text-card`` blocks, a date only in
+microdata, and the live body noise; the listing's entries and pagination are the live ones.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 CONTENT = Path(__file__).parent / "content"
-PER_PAGE = 6
+#: Entries per listing page: the whole mirror fits the crawl's default three pages, with room to spare.
+PER_PAGE = 8
+#: Sections whose articles do not live under ``/<section>/``: Kazakh news has a language prefix.
+SECTION_PATHS = {"newskaz": "/kaz/newskaz"}
+#: Where an article's AMP copy lives: this prefix, then the article's own path.
+AMP = "/amp"
 #: The one path we link to that robots.txt forbids.
 DISALLOWED = "/stati/redakcionnyj-chernovik"
 
@@ -85,14 +96,20 @@ class Site:
         return cls(articles=articles, most_read=content["most_read"], rates=content["rates"])
 
     def path_of(self, article: dict[str, Any]) -> str:
-        return f"/{article['section']}/{article['slug']}"
+        """The article's own URL path; an older one's slug keeps its ``.html``."""
+        return f"{SECTION_PATHS.get(article['section'], '/' + article['section'])}/{article['slug']}"
 
     def article_at(self, path: str) -> dict[str, Any] | None:
+        """The article served at ``path``; for ``/amp/<its path>``, a copy of an article that has an
+        AMP version (``"amp"``), marked to render as one."""
         if path in self.gone:
             return None
+        amp = path.startswith(AMP + "/")
         for article in self.articles:
             if self.path_of(article) == path:
                 return article
+            if amp and article.get("amp") and AMP + self.path_of(article) == path:
+                return {**article, "amp_copy": True}
         return None
 
     @property
@@ -121,8 +138,10 @@ def render_feed(site: Site, base_url: str) -> str:
 """
 
 
-def robots_txt() -> str:
-    return f"User-agent: *\nDisallow: {DISALLOWED}\n"
+def robots_txt(base_url: str | None = None) -> str:
+    """robots.txt; served at ``base_url`` it names the sitemap index, as the site's does."""
+    sitemap = f"\nSitemap: {base_url}{SITEMAP_INDEX}\n" if base_url else ""
+    return f"User-agent: *\nDisallow: {DISALLOWED}\n{sitemap}"
 
 
 def _date_text(stamp: str, lang: str) -> str:
@@ -202,7 +221,13 @@ def render_home(site: Site) -> str:
 
 
 def render_listing(site: Site, page: int) -> str | None:
-    """One page of ``/novosti``: date headings, entries, pagination; ``None`` past the end."""
+    """One page of ``/novosti``: date headings, entries, pagination; ``None`` past the end.
+
+    The pinned entry and the partner block keep the older entry markup (time beside the link); the
+    feed's entries are the live ones (``listing_items``). Pagination is not evidenced on the live
+    site, so it is no ``ul.uk-pagination`` here: a ``<link rel="next">`` in the head and plain
+    ``?page=N`` links in a ``div`` of no known class.
+    """
     if not 1 <= page <= site.listing_pages:
         return None
     listed = [a for a in site.articles if site.path_of(a) not in site.unlisted]
@@ -216,50 +241,85 @@ def render_listing(site: Site, page: int) -> str | None:
             ' <time class="article-time">09:00</time></div></li>'
         )
     items += listing_items(site, chunk)
-    active = ' class="uk-active"'
-    pages = "".join(
-        f'<li{active if n == page else ""}><a href="/novosti?page={n}">{n}</a></li>'
-        for n in range(1, site.listing_pages + 1)
+    last = site.listing_pages
+    pages = " ".join(
+        f"<span>{n}</span>" if n == page else f'<a href="/novosti?page={n}">{n}</a>' for n in range(1, last + 1)
     )
+    after = f' <a href="/novosti?page={page + 1}">Следующая страница</a>' if page < last else ""
+    head = f'  <link rel="next" href="/novosti?page={page + 1}">\n' if page < last else ""
     main = f"""    <h1>Новости</h1>
     <ul class="uk-nav uk-nav-default">
 {chr(10).join(items)}
     </ul>
-    <ul class="uk-pagination">{pages}</ul>"""
-    return _page("Новости", main, site)
+    <div class="news-more">{pages}{after}</div>"""
+    return _page("Новости", main, site, head=head)
 
 
 def listing_items(site: Site, chunk: list[dict[str, Any]]) -> list[str]:
-    """The feed's ``<li>`` rows for these articles: a date heading before each new day, then the entries."""
+    """The feed's ``<li>`` rows for these articles: a date heading before each new day, then the entries.
+
+    A day of another year than the newest article's names its year, as the site does ("31 декабря 2025").
+    """
     items: list[str] = []
     heading = None
+    this_year = site.articles[0]["published"][:4] if site.articles else ""
     for article in chunk:
         day = article["published"][:10]
         if day != heading:
             heading = day
             dt = datetime.fromisoformat(article["published"])
-            items.append(f'      <li><h2 class="date-heading">{dt.day} {MONTHS["ru"][dt.month - 1]}</h2></li>')
+            year = "" if day[:4] == this_year else f" {dt.year}"
+            items.append(f'      <li><h2 class="date-heading">{dt.day} {MONTHS["ru"][dt.month - 1]}{year}</h2></li>')
         items.append(_listing_entry(site, article))
     return items
 
 
 def _listing_entry(site: Site, article: dict[str, Any], pinned: bool = False) -> str:
-    tags = " ".join(f'<a href="/tags/{escape(t.lower())}">#{escape(t)}</a>' for t in article["tags"])
-    css = "uk-grid pinned" if pinned else "uk-grid"
-    # The pinned copy links with tracking parameters, as promoted links on the site do.
-    href = site.path_of(article) + ("?utm_source=pinned&amp;utm_medium=feed" if pinned else "")
+    """One entry. The live markup (public scrapers): ``li.uk-grid.uk-grid-small.uk-margin-remove-top``,
+    a thumbnail link (lazy ``img[data-src]``) before the text column, whose link holds the title as
+    its own text and, inside it, the ``time.article-time`` and the hashtag line. An article with an
+    AMP copy is listed by it, as the copy is what some promoted blocks link to. The pinned copy keeps
+    the older markup and links with tracking parameters, as promoted links on the site do."""
+    title, image, time = escape(article["title"]), escape(article["image"] or ""), article["published"][11:16]
+    if pinned:
+        tags = " ".join(f'<a href="/tags/{escape(t.lower())}">#{escape(t)}</a>' for t in article["tags"])
+        return (
+            f'      <li class="uk-grid pinned"><div class="uk-width-auto"><img data-src="{image}" alt=""></div>'
+            f'<div class="uk-width-expand"><a href="{site.path_of(article)}?utm_source=pinned&amp;utm_medium=feed">'
+            f'{title}</a> <time class="article-time">{time}</time><div class="hashtags">{tags}</div></div></li>'
+        )
+    href = (AMP if article.get("amp") else "") + site.path_of(article)
+    mark = f' <span class="article-mark">#{escape(article["tags"][0])}</span>' if article["tags"] else ""
     return (
-        f'      <li class="{css}"><div class="uk-width-auto"><img data-src="{escape(article["image"] or "")}" alt=""></div>'
-        f'<div class="uk-width-expand"><a href="{href}">{escape(article["title"])}</a>'
-        f' <time class="article-time">{article["published"][11:16]}</time>'
-        f'<div class="hashtags">{tags}</div></div></li>'
+        '      <li class="uk-grid uk-grid-small uk-margin-remove-top" uk-grid>'
+        f'<div class="uk-width-auto"><a href="{href}"><img data-src="{image}" src="/img/placeholder.gif" alt="{title}">'
+        f'</a></div><div class="uk-width-expand"><a href="{href}">{title}'
+        f' <time class="article-time">{time}</time>{mark}</a></div></li>'
     )
+
+
+#: Body noise as public scrapers of the live site strip it: a photo list of other stories, banners
+#: (any class starting ``article-banner``), a "read also" paragraph, and the app line ending every story.
+LIVE_NOISE = ("several-images", "article-banner", "read-also", "app-promo")
 
 
 def _block(block: dict[str, Any]) -> str:
     noise = block.get("noise")
     if noise == "read-more":
         return f'<div class="read-more">{block["html"]}</div>'
+    if noise == "several-images":
+        items = "".join(
+            f'<li><a href="{escape(i["href"])}"><img data-src="{escape(i["src"])}" alt="">'
+            f"<span>{escape(i['title'])}</span></a></li>"
+            for i in block["items"]
+        )
+        return f'<ul class="several-images-read-more">{items}</ul>'
+    if noise == "article-banner":
+        return f'<div class="{escape(block["class"])}">{block["html"]}</div>'
+    if noise == "read-also":
+        return f"<p><strong>Читайте также:</strong> {block['html']}</p>"
+    if noise == "app-promo":
+        return f"<p>{block['html']}</p>"
     if noise == "figure":
         return f'<figure><img src="{escape(block["src"])}" alt=""><figcaption>{escape(block["caption"])}</figcaption></figure>'
     if noise == "script":
@@ -273,6 +333,8 @@ def _block(block: dict[str, Any]) -> str:
         return block["html"]
     if tag in ("ul", "ol"):
         return f"<{tag}>" + "".join(f"<li>{i['html']}</li>" for i in block["items"]) + f"</{tag}>"
+    if tag == "card":  # a /cards/ page's block, its own blocks inside
+        return '<div class="article-text-card">' + "".join(_block(b) for b in block["blocks"]) + "</div>"
     if tag == "blockquote":
         return f"<blockquote><p>{block['html']}</p></blockquote>"
     return f"<{tag}>{block['html']}</{tag}>"
@@ -280,15 +342,21 @@ def _block(block: dict[str, Any]) -> str:
 
 def body_text(article: dict[str, Any]) -> str:
     """The ground truth of an article's ``body``: its text blocks, joined by a blank line."""
+    return "\n\n".join(_texts(article["blocks"]))
+
+
+def _texts(blocks: list[dict[str, Any]]) -> list[str]:
     texts: list[str] = []
-    for block in article["blocks"]:
+    for block in blocks:
         if block.get("noise"):
             continue
         if block.get("tag") in ("ul", "ol"):
             texts.extend(i["text"] for i in block["items"])
+        elif block.get("tag") == "card":
+            texts.extend(_texts(block["blocks"]))
         else:
             texts.append(block["text"])
-    return "\n\n".join(texts)
+    return texts
 
 
 def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
@@ -296,7 +364,17 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
     ``canonical`` (the canonical link, with ``{base}``, ``{host}`` and ``{path}`` filled in),
     ``title_html``, ``lead_html``, ``author_html`` (raw markup for the escaped text fields),
     ``lead_in_body`` (the lead inside the body's container), and body blocks with ``"tag": null``
-    (bare text)."""
+    (bare text).
+
+    And what public scrapers show of the live site: ``lead_tag`` (the lead's element, ``strong`` on
+    2026 pages, ``h3`` on 2022 ones, by class either way), ``microdata`` (an ``itemprop=
+    "datePublished"`` beside the other dates; the ``"microdata-date"`` variant has it alone),
+    ``amp`` (an AMP copy at ``/amp<path>``, linked by ``rel=amphtml``; ``amp_copy`` renders that
+    copy), ``"card"`` blocks (``div.article-text-card``) and the ``LIVE_NOISE`` blocks. Their articles'
+    ``variant`` names them ("kazakh-news", "html-2022", "amp", "text-cards"), so tests that spoil a
+    plain article leave them alone."""
+    if article.get("amp_copy"):
+        return render_amp(site, article, base_url)
     url = base_url + site.path_of(article)
     lang = article.get("lang", "ru")
     title = escape(article["title"])
@@ -310,6 +388,11 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         f'  <meta property="article:published_time" content="{article["published"]}">',
         f'  <meta property="article:section" content="{article["section"]}">',
     ]
+    variant = article.get("variant")
+    if variant == "microdata-date":  # the date only in microdata
+        del meta[3]
+    if article.get("amp"):
+        meta.append(f'  <link rel="amphtml" href="{base_url}{AMP}{site.path_of(article)}">')
     if article.get("lead"):
         meta.append(f'  <meta property="og:description" content="{escape(article["lead"])}">')
     if image:
@@ -317,7 +400,6 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
     if article.get("modified"):
         meta.append(f'  <meta property="article:modified_time" content="{article["modified"]}">')
     meta += [f'  <meta property="article:tag" content="{escape(t)}">' for t in article["tags"]]
-    variant = article.get("variant")
     ld: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "NewsArticle",
@@ -326,7 +408,7 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         "dateModified": article.get("modified") or article["published"],
         "mainEntityOfPage": url,
     }
-    if variant == "meta-date":  # dates only in article:*_time meta
+    if variant in ("meta-date", "microdata-date"):  # dates only in article:*_time meta, or in microdata
         del ld["datePublished"], ld["dateModified"]
     if article.get("author"):
         ld["author"] = {"@type": "Person", "name": article["author"]}
@@ -348,6 +430,7 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         ld["keywords"] = article["tags"]
         meta[-1] = f'  <script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>'
         byline = f'<span class="byline">{escape(article["author"])}</span>' if article.get("author") else ""
+        blocks = blocks.replace('class="article-text-card"', 'class="text-card-v2"')
         main = f"""    <div class="story-v2">
       <div class="headline-new">{title}</div>
       <div class="story-meta">{_date_text(article["published"], lang)} {byline}</div>
@@ -357,20 +440,25 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
     </div>"""
     else:
         # "text-date": the <time> carries only its visible text, no datetime attribute;
-        # "jsonld-date" and "meta-date": no <time> at all.
+        # "jsonld-date", "meta-date" and "microdata-date": no <time> at all.
         stamp = "" if variant == "text-date" else f' datetime="{article["published"]}"'
         time = f"<time{stamp}>{_date_text(article['published'], lang)}</time>"
-        if variant in ("jsonld-date", "meta-date"):
+        if variant in ("jsonld-date", "meta-date", "microdata-date"):
             time = ""
+        microdata = article.get("microdata") or variant == "microdata-date"
+        if microdata:
+            time += f'<meta itemprop="datePublished" content="{article["published"]}">'
         author_html = article.get("author_html") or escape(article["author"] or "")
         author = f'<span class="article-author">{author_html}</span>' if article.get("author") else ""
         lead_html = article.get("lead_html") or escape(article["lead"] or "")
-        lead = f'<div class="article-excerpt">{lead_html}</div>' if article.get("lead") else ""
+        lead_tag = article.get("lead_tag", "div")
+        lead = f'<{lead_tag} class="article-excerpt">{lead_html}</{lead_tag}>' if article.get("lead") else ""
         if article.get("lead_in_body"):
             blocks, lead = f"{lead}\n      {blocks}", ""
         img = f'<img class="article-img" data-src="{escape(image)}" src="/img/placeholder.gif" alt="">' if image else ""
         tags = "".join(f'<li><a href="/tags/{escape(t.lower())}">#{escape(t)}</a></li>' for t in article["tags"])
-        main = f"""    <article>
+        scope = ' itemscope itemtype="https://schema.org/NewsArticle"' if microdata else ""
+        main = f"""    <article{scope}>
       <h1>{article.get("title_html") or title}</h1>
       <div class="article-meta">{time}
         {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
@@ -384,6 +472,43 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
     return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n", charset=charset)
 
 
+def render_amp(site: Site, article: dict[str, Any], base_url: str) -> str:
+    """An article's AMP copy (``/amp<path>``): the story in AMP markup, no sidebar, its canonical
+    link naming the article itself, which is where it must be stored."""
+    lang = article.get("lang", "ru")
+    title, image = escape(article["title"]), article.get("image")
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": article["title"]}
+    ld |= {"datePublished": article["published"], "mainEntityOfPage": base_url + site.path_of(article)}
+    lead = f'<p class="article-excerpt">{escape(article["lead"])}</p>' if article.get("lead") else ""
+    img = f'<amp-img src="{escape(image)}" width="800" height="450" layout="responsive"></amp-img>' if image else ""
+    blocks = "\n      ".join(_block(b) for b in article["blocks"])
+    return f"""<!DOCTYPE html>
+<html \u26a1 lang="{lang}">
+<head>
+  <meta charset="utf-8">
+  <title>{title} | Informburo.kz</title>
+  <link rel="canonical" href="{base_url}{site.path_of(article)}">
+  <meta name="viewport" content="width=device-width,minimum-scale=1,initial-scale=1">
+  <style amp-boilerplate>body{{visibility:hidden}}</style>
+  <script async src="https://cdn.ampproject.org/v0.js"></script>
+  <script type="application/ld+json">{json.dumps(ld, ensure_ascii=False)}</script>
+</head>
+<body>
+<header class="amp-header"><a href="/">Informburo.kz</a></header>
+<article>
+  <h1>{title}</h1>
+  <time datetime="{article["published"]}">{_date_text(article["published"], lang)}</time>
+  {img}
+  {lead}
+  <div class="article">
+      {blocks}
+  </div>
+</article>
+</body>
+</html>
+"""
+
+
 def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
     """(Content-Type, bytes) as the site would send the page; "cp1251" pages name no charset in the header."""
     if article is not None and article.get("variant") == "cp1251":
@@ -392,3 +517,130 @@ def encode_page(article: dict[str, Any] | None, html: str) -> tuple[str, bytes]:
         html = html.replace('<meta charset="utf-8">', "")
         return "text/html", html.encode("cp1251", errors="xmlcharrefreplace")
     return "text/html; charset=utf-8", html.encode("utf-8")
+
+
+# --- feeds and sitemaps (robots.txt names the index; the home page names the feed) ---
+
+#: The feed's path, and the one it had before (still answering).
+RSS_PATH = "/xml/rss.xml"
+FEED_PATHS = (RSS_PATH, FEED_PATH)
+SITEMAP_INDEX = "/sitemap.xml"
+NEWS_SITEMAP = "/sitemap-news.xml"
+ARTICLE_SITEMAP = "/sitemaps/articles/{n}.xml"
+#: Articles per numbered sitemap (the site's hold thousands; a few make several files here).
+PER_SITEMAP = 5
+#: A news sitemap lists the articles of the last two days (Google News' rule), counted from the newest.
+NEWS_DAYS = 2
+SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+NEWS_NS = "http://www.google.com/schemas/sitemap-news/0.9"
+
+
+def with_feed_links(html: str, links: list[str] | tuple[str, ...]) -> str:
+    """A page with ``<link rel="alternate">`` to each feed in its ``<head>``, as the site's pages name theirs."""
+    tags = "".join(
+        f'  <link rel="alternate" type="application/rss+xml" title="Informburo.kz" href="{escape(link)}">\n'
+        for link in links
+    )
+    return html.replace("</head>", tags + "</head>", 1)
+
+
+def sitemap_chunks(site: Site) -> list[list[dict[str, Any]]]:
+    """The numbered sitemaps' articles, newest first: every article the site has, listed or not."""
+    return [site.articles[i : i + PER_SITEMAP] for i in range(0, len(site.articles), PER_SITEMAP)]
+
+
+def gzipped_sitemap(site: Site) -> int:
+    """The number of the one numbered sitemap served gzipped (``.xml.gz``): the oldest."""
+    return len(sitemap_chunks(site))
+
+
+def _lastmod(articles: list[dict[str, Any]]) -> str:
+    return max((a.get("modified") or a["published"] for a in articles), key=datetime.fromisoformat)
+
+
+def render_sitemap_index(site: Site, base_url: str) -> str:
+    """``/sitemap.xml``: the news sitemap and the numbered ones, newest first, each with its lastmod;
+    and a sitemap on another host (the partner's), which must never be fetched."""
+    from urllib.parse import urlsplit  # only the sitemaps need it
+
+    chunks = sitemap_chunks(site)
+    entries = []
+    if chunks:
+        entries.append((f"{base_url}{NEWS_SITEMAP}", _lastmod(news_articles(site))))
+    for n, chunk in enumerate(chunks, start=1):
+        suffix = ".gz" if n == gzipped_sitemap(site) else ""
+        entries.append((f"{base_url}{ARTICLE_SITEMAP.format(n=n)}{suffix}", _lastmod(chunk)))
+    partner = urlsplit(site.partner_url)
+    entries.append((f"{partner.scheme}://{partner.netloc}{SITEMAP_INDEX}", None))
+    return _sitemap_xml("sitemapindex", "sitemap", entries)
+
+
+def _sitemap_xml(root: str, tag: str, rows: list[tuple[str, str | None]]) -> str:
+    """A sitemap index (``sitemapindex``/``sitemap``) or urlset (``urlset``/``url``): locations and lastmods."""
+    body = "\n".join(
+        f"  <{tag}><loc>{escape(loc)}</loc>" + (f"<lastmod>{lastmod}</lastmod>" if lastmod else "") + f"</{tag}>"
+        for loc, lastmod in rows
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<{root} xmlns="{SITEMAP_NS}">
+{body}
+</{root}>
+"""
+
+
+def news_articles(site: Site) -> list[dict[str, Any]]:
+    if not site.articles:
+        return []
+    newest = max(datetime.fromisoformat(a["published"]) for a in site.articles)
+    return [a for a in site.articles if (newest - datetime.fromisoformat(a["published"])).days < NEWS_DAYS]
+
+
+def render_news_sitemap(site: Site, base_url: str) -> str:
+    """``/sitemap-news.xml``: the last days' articles with their ``news:publication_date``."""
+    urls = "\n".join(
+        f"""  <url><loc>{escape(base_url + site.path_of(a))}</loc><news:news>
+    <news:publication><news:name>Informburo.kz</news:name><news:language>{a.get("lang", "ru")}</news:language></news:publication>
+    <news:publication_date>{a["published"]}</news:publication_date><news:title>{escape(a["title"])}</news:title></news:news></url>"""
+        for a in news_articles(site)
+    )
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="{SITEMAP_NS}" xmlns:news="{NEWS_NS}">
+{urls}
+</urlset>
+"""
+
+
+def render_article_sitemap(site: Site, base_url: str, n: int) -> str | None:
+    """``/sitemaps/articles/<n>.xml``, ``None`` past the last. The first also lists what a real one
+    does besides articles: a tag page and a partner's article on another host."""
+    chunks = sitemap_chunks(site)
+    if not 1 <= n <= len(chunks):
+        return None
+    rows = [(base_url + site.path_of(a), a.get("modified") or a["published"]) for a in chunks[n - 1]]
+    if n == 1:
+        rows += [(f"{base_url}/tags/astana", None), (site.partner_url, None)]
+    return _sitemap_xml("urlset", "url", rows)
+
+
+def render_sitemap(site: Site, base_url: str, path: str) -> tuple[str, bytes] | None:
+    """(content type, body) of a sitemap path, ``None`` for any other path. The gzipped one is
+    sent as a file (``application/gzip``, no ``Content-Encoding``), as sites serve ``.xml.gz``."""
+    import gzip  # only the sitemaps need it
+
+    xml: str | None = None
+    if path == SITEMAP_INDEX:
+        xml = render_sitemap_index(site, base_url)
+    elif path == NEWS_SITEMAP:
+        xml = render_news_sitemap(site, base_url)
+    else:
+        prefix, _, name = path.rpartition("/")
+        number, _, suffix = name.partition(".")
+        if f"{prefix}/" == ARTICLE_SITEMAP.rpartition("/")[0] + "/" and number.isdigit():
+            gz = int(number) == gzipped_sitemap(site)
+            if suffix == ("xml.gz" if gz else "xml"):
+                xml = render_article_sitemap(site, base_url, int(number))
+                if xml is not None and gz:
+                    return "application/gzip", gzip.compress(xml.encode("utf-8"), mtime=0)
+    if xml is None:
+        return None
+    return "application/xml; charset=utf-8", xml.encode("utf-8")

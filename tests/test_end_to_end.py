@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from mirror.server import MirrorServer
-from mirror.site import DISALLOWED, Site, body_text
+from mirror.site import AMP, DISALLOWED, Site, body_text
 from tests.conftest import crawl, informburo, rows
 
 pytestmark = pytest.mark.slow  # crawls, each an `informburo` child process
 
-LAYER_OF_DATE = {"drifted": "jsonld", "jsonld-date": "jsonld", "meta-date": "meta"}
+LAYER_OF_DATE = {"drifted": "jsonld", "jsonld-date": "jsonld", "meta-date": "meta", "microdata-date": "microdata"}
 
 
 def expected_articles(site: Site) -> list[dict]:
@@ -45,11 +45,14 @@ def test_crawl_stores_every_article_once_and_never_leaves_the_allowed_pages(site
     assert not any(p.startswith(DISALLOWED) for p in first_paths + second_paths)  # robots.txt obeyed
     assert "/robots.txt" in first_paths
     assert not any(p.startswith("/tags/") for p in first_paths)
+    # An article listed by its AMP copy is fetched and stored once, under its own URL (in `wanted`).
+    amp = [site.path_of(a) for a in site.articles if a.get("amp")]
+    assert amp and all(path in first_paths and AMP + path not in first_paths for path in amp)
     # The pinned copy (with utm_* parameters) and the feed entry are one page, fetched once.
     assert len(first_paths) == len(set(first_paths)) and not any("utm_" in p for p in first_paths)
     # Second pass: page 1 holds only stored articles, so it stops there and refetches none.
     assert "/novosti?page=2" in first_paths and "/novosti?page=2" not in second_paths
-    assert not any(p.startswith(("/stati/", "/cards/", "/interview/")) for p in second_paths)
+    assert not any(p.startswith(("/stati/", "/cards/", "/interview/", "/kaz/", AMP)) for p in second_paths)
 
     runs = rows(db, "SELECT * FROM crawl_runs ORDER BY id")
     assert [r["status"] for r in runs] == ["ok", "ok"]
@@ -83,9 +86,10 @@ def test_every_field_matches_the_mirror(site: Site, mirror: MirrorServer, db: Pa
         assert sources["published_at"] == LAYER_OF_DATE.get(variant, "site")
     variants = {a.get("variant") for a in expected_articles(site)}
     assert {"drifted", "cp1251", "text-date", "jsonld-date", "meta-date"} <= variants  # the crawl meets them all
+    assert {"microdata-date", "kazakh-news", "html-2022", "amp", "text-cards"} <= variants  # and the live ones
     run = rows(db, "SELECT * FROM crawl_runs")[0]
-    # A redesigned page and two without a <time> are not drift: below the threshold, no warning.
-    assert run["warning"] is None and run["fallback_pages"] == fallback_pages(site) == 3
+    # A redesigned page and three without a <time> are not drift: below the threshold, no warning.
+    assert run["warning"] is None and run["fallback_pages"] == fallback_pages(site) == 4
     coverage = json.loads(run["field_coverage"])
     assert coverage["author"] == round(sum(1 for a in expected_articles(site) if a["author"]) / len(stored), 3)
 
@@ -147,9 +151,9 @@ def test_layout_drift_fires_a_warning_that_status_shows(site: Site, db: Path) ->
         assert json.loads(row["sources"])["body"] == "jsonld"
     run = rows(db, "SELECT * FROM crawl_runs")[0]
     assert run["status"] == "ok" and run["fallback_pages"] == run["article_pages"] == len(stored)
-    assert run["warning"].startswith(f"layout drift: {len(stored)} of {len(stored)} article pages (100%)")
+    assert run["warning"].startswith(f"layout drift: articles: {len(stored)} of {len(stored)} article pages (100%)")
     status = informburo("status", "--db", str(db))
-    assert f"WARNING run 1: layout drift: {len(stored)} of {len(stored)}" in status.stdout
+    assert f"WARNING run 1: layout drift: articles: {len(stored)} of {len(stored)}" in status.stdout
 
 
 # (link text, views, comments, reactions) as a page may print them → what must be stored.

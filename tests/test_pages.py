@@ -92,7 +92,13 @@ def test_listing_links_and_pagination() -> None:
     assert len({canonical_url(link) for link in page.links}) == len(paths) - 1
     # The partner link stays in the raw list for the spider to refuse.
     assert site.partner_url in page.links
-    assert [p.removeprefix("http://127.0.0.1:1") for p in page.pages] == [f"/novosti?page={n}" for n in (1, 2, 3)]
+    # Pagination in no known markup: the ?page=N links wherever they sit, and <link rel="next">.
+    assert [p.removeprefix("http://127.0.0.1:1") for p in page.pages] == ["/novosti?page=2", "/novosti?page=3"]
+    assert page.next_page == "http://127.0.0.1:1/novosti?page=2"
+    last = parse_listing(
+        render_listing(site, site.listing_pages), f"http://127.0.0.1:1/novosti?page={site.listing_pages}"
+    )
+    assert last.next_page is None and "http://127.0.0.1:1/novosti?page=1" in last.pages
 
 
 def test_sidebar_and_rates_on_an_article_page() -> None:

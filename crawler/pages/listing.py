@@ -4,35 +4,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
+from lxml import etree
 from parsel import Selector
 
-from crawler.fields import listing_datetime
+from crawler.fields import clean_text, listing_datetime, on_site
 from crawler.pages.base import as_selector, element_text, has_class
 
 MAIN = f"//div[{has_class('uk-width-2-3@m')}]"
 FEED_ITEMS = f"{MAIN}//ul[{has_class('uk-nav')} and {has_class('uk-nav-default')}]/li"
 HEADING = f".//h2[{has_class('date-heading')}]"
+#: An entry: ``li.uk-grid`` (live: ``li.uk-grid.uk-grid-small.uk-margin-remove-top``).
 ENTRY = has_class("uk-grid")
-ENTRY_LINK = f"(.//div[{has_class('uk-width-expand')}]//a[@href])[1]/@href"
-# The time may sit beside the link or, on some templates, inside it.
+#: The title link sits in the text column; a thumbnail link (``img[data-src]``) comes before it.
+ENTRY_TEXT_LINKS = f".//div[{has_class('uk-width-expand')}]//a[@href]"
+# The time may sit beside the link or, on the live site, inside it.
 ENTRY_TIME = ".//time"
-PAGINATION = f"//ul[{has_class('uk-pagination')}]//a[@href]/@href"
+#: The next page as the page names it: ``<link rel="next">`` in the head or an ``<a rel="next">``.
+REL_NEXT = "(//link | //a)[@href][contains(concat(' ', normalize-space(@rel), ' '), ' next ')]/@href"
+#: Every link of the page: a ``?page=N`` link to this listing is a page link wherever it sits.
+ALL_LINKS = "//a[@href]/@href"
 
 
 @dataclass
 class ListingEntry:
     url: str
     published_at: str | None = None  # resolved from the date heading and the time
+    #: The title link's own text: not its ``time`` nor its hashtag line.
+    title: str | None = None
 
 
 @dataclass
 class ListingPage:
-    """What a listing page offers: entries in page order (each URL once) and page links."""
+    """What a listing page offers: entries in page order (each URL once), page links, and the next page."""
 
     entries: list[ListingEntry] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
+    #: The page after this one: ``rel="next"``, else the ``?page=N+1`` link; ``None`` on the last page.
+    next_page: str | None = None
 
     @property
     def links(self) -> list[str]:
@@ -51,17 +61,66 @@ def parse_listing(page: str | bytes | Selector, url: str, now: datetime | None =
             continue
         if not li.xpath(f"self::li[{ENTRY}]"):
             continue
-        href = li.xpath(ENTRY_LINK).get()
-        if not href or not href.strip():
+        link = _title_link(li.root)
+        href = link.get("href") if link is not None else None
+        absolute = _absolute(url, href)
+        if absolute is None:
             continue
-        absolute = urljoin(url, href.strip())
         time = li.xpath(ENTRY_TIME)
         published = listing_datetime(heading, element_text(time[0].root), now) if time and heading and now else None
         entry = entries.setdefault(absolute, ListingEntry(absolute))
         entry.published_at = entry.published_at or published
-    pages = []
-    for href in sel.xpath(PAGINATION).getall():
-        absolute = urljoin(url, href.strip())
-        if absolute not in pages:
-            pages.append(absolute)
-    return ListingPage(entries=list(entries.values()), pages=pages)
+        entry.title = entry.title or _own_text(link)
+    pages, next_page = _pagination(sel, url)
+    return ListingPage(entries=list(entries.values()), pages=pages, next_page=next_page)
+
+
+def _title_link(li: etree._Element) -> etree._Element | None:
+    """The entry's title link: the first link in its text column; without one, the first link with
+    text of its own (a thumbnail link holds only an image)."""
+    in_text = li.xpath(ENTRY_TEXT_LINKS)
+    if in_text:
+        return in_text[0]
+    return next((a for a in li.iter("a") if a.get("href") and _own_text(a)), None)
+
+
+def _own_text(link: etree._Element) -> str | None:
+    """The text standing in the link itself, not in its children (a ``time``, a hashtag line):
+    the live title link holds both after the title."""
+    parts = [link.text or ""] + [child.tail or "" for child in link]
+    return clean_text(" ".join(parts))
+
+
+def _pagination(sel: Selector, url: str) -> tuple[list[str], str | None]:
+    """(every page link of this listing, the next page). The markup around them is not known, so
+    none is looked for by class: ``rel="next"``, and ``?page=N`` links to this very listing path
+    on this site, wherever they sit."""
+    here = _page_number(url) or 1
+    stated = [_absolute(url, h) for h in sel.xpath(REL_NEXT).getall()]
+    stated = [u for u in stated if u and on_site(u, url)]
+    numbered = [u for u in (_absolute(url, h) for h in sel.xpath(ALL_LINKS).getall()) if u and _page_link(u, url)]
+    following = next((u for u in numbered if _page_number(u) == here + 1), None)
+    return list(dict.fromkeys(numbered + stated)), (stated[0] if stated else following)
+
+
+def _page_link(link: str, url: str) -> bool:
+    """Is ``link`` a ``?page=N`` link to the listing at ``url`` (its site, its path)?"""
+    same_path = urlsplit(link).path.rstrip("/") == urlsplit(url).path.rstrip("/")
+    return same_path and on_site(link, url) and _page_number(link) is not None
+
+
+def _absolute(url: str, href: str | None) -> str | None:
+    """A link resolved against the page; ``None`` for none, or one no URL parser reads ("http://[::1")."""
+    if not href or not href.strip():
+        return None
+    try:
+        return urljoin(url, href.strip())
+    except ValueError:
+        return None
+
+
+def _page_number(url: str) -> int | None:
+    """``N`` of a ``?page=N`` link; ``None`` without one (or with a number no listing reaches)."""
+    values = parse_qs(urlsplit(url).query).get("page")
+    value = values[0].strip() if values else ""
+    return int(value) if value.isdigit() and len(value) <= 9 else None
