@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -12,6 +12,7 @@ from parsel import Selector
 from crawler.fields import canonical_url, clean_text, parse_count
 from crawler.items import MostReadEntry
 from crawler.pages.base import as_selector, css, element_text, first_text
+from crawler.pages.shape import find_most_read
 
 BLOCKS = "section.most-read ol.most-read-list"
 ENTRY = "li.most-read-item"
@@ -27,19 +28,37 @@ NOT_TITLE = f"{RANK}, {STATS}, script, style, noscript, template"
 T = TypeVar("T")
 
 
+#: Which layer found a widget: the named selectors above, or the shape of its text (``shape.py``).
+SITE, SHAPE = "site", "shape"
+
+
 class Widget(list[T]):
     """A widget's items, a plain list, and ``problems``: what the page got wrong about the widget.
 
     Each problem is one sentence for ``crawl_errors`` (the spider records it as a parse error of
-    the page), so a duplicate that was left out is never dropped in silence.
+    the page), so a duplicate that was left out is never dropped in silence. ``layer`` says which
+    layer found the block (``SITE``, ``SHAPE``; ``None``: no block), so a run can count the pages
+    whose selectors no longer match (layout drift); ``notes`` says it in a sentence, a doubt to
+    record (like ``Article.notes``), not a failure.
     """
 
-    def __init__(self, items: Iterable[T] = (), problems: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        items: Iterable[T] = (),
+        problems: Iterable[str] = (),
+        layer: str | None = None,
+        notes: Iterable[str] = (),
+    ) -> None:
         super().__init__(items)
         self.problems: list[str] = list(problems)
+        self.layer = layer
+        self.notes: list[str] = list(notes)
 
 
-def duplicate_blocks(blocks: list[etree._Element], rows: Callable[[etree._Element], list[Any]], name: str) -> list[str]:
+B = TypeVar("B")
+
+
+def duplicate_blocks(blocks: Sequence[B], rows: Callable[[B], list[Any]], name: str) -> list[str]:
     """Problems of a widget the page carries more than once: the first block is taken (a snapshot has
     one row per rank or currency), and what each other block held is said, so nothing goes unrecorded."""
     if len(blocks) < 2:
@@ -57,12 +76,13 @@ def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | N
     """The sidebar's entries in page order, raw: the title still carries its emoji.
 
     A page with two sidebars, or one rank twice, keeps the first (a snapshot has one row per
-    rank) and says what it left in ``problems``.
+    rank) and says what it left in ``problems``. Only when the named selectors find no entry is
+    the sidebar looked for by its shape (``shape.find_most_read``): they are never overridden.
     """
     root = as_selector(page).root
     blocks = [block for block in css(BLOCKS)(root) if css(ENTRY)(block)]
     if not blocks:
-        return Widget()
+        return _by_shape(root, url, captured_at)
     problems = duplicate_blocks(blocks, lambda b: [_key(li) for li in css(ENTRY)(b)], "most-read")
     entries: list[MostReadEntry] = []
     taken: dict[int, MostReadEntry] = {}
@@ -78,7 +98,30 @@ def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | N
         if rank is not None:
             taken[rank] = entry
         entries.append(entry)
-    return Widget(entries, problems)
+    return Widget(entries, problems, SITE)
+
+
+def _by_shape(root: etree._Element, url: str, captured_at: str | None) -> Widget[MostReadEntry]:
+    """The first most-read run found by its shape, the others said in ``problems`` as for the
+    selectors' blocks; no run, an empty widget (``layer`` ``None``)."""
+    runs = find_most_read(root, url, captured_at)
+    if not runs:
+        return Widget()
+    problems = duplicate_blocks(runs, lambda run: [_shape_key(e) for e in run], "most-read")
+    if runs[0].cut is not None:
+        problems.append(
+            f"most-read sidebar found by its shape up to rank {runs[0].cut - 1}: entry {runs[0].cut} follows"
+            " but is not one article link and three counters; left out"
+        )
+    note = (
+        f"most-read sidebar found by its shape ({len(runs[0])} entries): the selectors"
+        f" ({BLOCKS} {ENTRY}) matched nothing; check crawler/pages/sidebar.py"
+    )
+    return Widget(runs[0], problems, SHAPE, [note])
+
+
+def _shape_key(entry: MostReadEntry) -> tuple[Any, ...]:
+    return (entry.rank, entry.views, entry.comments, entry.reactions, clean_text(entry.title), entry.url)
 
 
 def _entry(li: etree._Element, url: str, captured_at: str | None) -> MostReadEntry:
