@@ -309,8 +309,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     from jobs.backfill import backfill
 
-    if (args.pages is None) == (args.until is None):
-        print("informburo: backfill takes --pages N or --until DATE", file=sys.stderr)
+    if args.sitemaps and args.pages is not None:
+        print(
+            "informburo: backfill --sitemaps takes --until DATE (or nothing: every sitemap), not --pages",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if not args.sitemaps and (args.pages is None) == (args.until is None):
+        print("informburo: backfill takes --pages N or --until DATE (or --sitemaps)", file=sys.stderr)
         return EXIT_USAGE
     config = _config(args)
     if config is None:
@@ -318,7 +324,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     jobdir = Path(args.jobdir or f"{config.db}.backfill")
     if jobdir.exists():
         print(f"Resuming the backfill kept in {jobdir}", file=sys.stderr)
-    outcome = backfill(_crawl_settings(args, config), pages=args.pages, until=args.until, jobdir=jobdir)
+    settings = _crawl_settings(args, config)
+    outcome = backfill(settings, pages=args.pages, until=args.until, jobdir=jobdir, sitemaps=args.sitemaps)
     return _report(outcome)
 
 
@@ -398,13 +405,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
     settings = _distributed(args)
     if settings is None:
         return EXIT_USAGE
-    if args.pages is not None and args.until is not None:
-        print("informburo: seed takes --pages N or --until DATE, not both", file=sys.stderr)
+    if args.pages is not None and (args.until is not None or args.sitemaps):
+        print(
+            f"informburo: seed takes --pages N or {'--sitemaps' if args.sitemaps else '--until DATE'}, not both",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
-    backfill = args.pages is not None or args.until is not None
+    backfill = args.pages is not None or args.until is not None or args.sitemaps
     max_pages = args.pages if backfill else args.max_pages
     try:
-        run, plan = seed_run(settings, args.only, max_pages=max_pages, backfill=backfill, until=args.until)
+        run, plan = seed_run(
+            settings, args.only, max_pages=max_pages, backfill=backfill, until=args.until, sitemaps=args.sitemaps
+        )
     except ValueError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -556,12 +568,17 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--now", default=None, help="the crawl time for listing dates, ISO 8601 (default: now)")
     parse.set_defaults(func=cmd_parse)
 
-    backfill = sub.add_parser("backfill", help="a first import: walk older listing pages (resumable)")
+    backfill = sub.add_parser("backfill", help="a first import: walk older listing pages or the sitemaps (resumable)")
     _add_config(backfill)
     _add_db(backfill, config=True)
     _add_site(backfill)
     backfill.add_argument("--pages", type=_at_least_one, default=None, help="how many listing pages to walk")
     backfill.add_argument("--until", default=None, help="walk back to articles published on this date (YYYY-MM-DD)")
+    backfill.add_argument(
+        "--sitemaps",
+        action="store_true",
+        help="walk the sitemaps robots.txt names, newest first (back to --until), instead of the listing",
+    )
     backfill.add_argument(
         "--jobdir", default=None, help="where an interrupted backfill is kept (default <db>.backfill)"
     )
@@ -596,6 +613,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pages", type=_at_least_one, default=None, help="a shared backfill: walk N listing pages, as `backfill`"
     )
     seed.add_argument("--until", default=None, help="a shared backfill: walk back to this date (YYYY-MM-DD)")
+    seed.add_argument(
+        "--sitemaps", action="store_true", help="a shared backfill of the sitemaps, as `backfill --sitemaps`"
+    )
     seed.set_defaults(func=cmd_seed)
 
     worker = sub.add_parser("worker", help="distributed mode: crawl seeds from the shared Redis queue until SIGTERM")

@@ -11,12 +11,13 @@ from typing import Any
 
 @dataclass
 class Walk:
-    """How deep a pass walks the listing. It travels in the listing requests' meta, so a
-    worker on another machine walks a seed as its seeder asked."""
+    """How deep a pass walks the listing, or the sitemaps. It travels in the listing and sitemap
+    requests' meta, so a worker on another machine walks a seed as its seeder asked."""
 
     max_pages: int
     may_stop_early: bool  # stop at a listing page of stored articles
     until: str | None = None  # a backfill --until: stop at entries older than this (ISO 8601)
+    sitemaps: bool = False  # a backfill --sitemaps: walk robots.txt's sitemaps instead of the listing and feed
 
 
 @dataclass
@@ -41,10 +42,13 @@ class RunPlan:
         Known URLs travel in a Redis set instead; validators only for the pages the seed names.
         """
         wanted = set(self.retry) | set(self.recheck)
+        walk = asdict(self.walk)
+        if not self.walk.sitemaps:  # a listing walk reads as it did before: a worker not yet upgraded takes it
+            del walk["sitemaps"]
         return {
             "parts": sorted(self.parts),
             "base_url": self.base_url,
-            "walk": asdict(self.walk),
+            "walk": walk,
             "retry": list(self.retry),
             "recheck": list(self.recheck),
             "validators": {url: list(v) for url, v in self.validators.items() if url in wanted},

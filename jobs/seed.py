@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from scrapy.settings import Settings
 
+from core.config import ConfigError
 from core.plan import RunPlan
 from crawler.distributed import connect, keys_of, push_seed
 from jobs.crawl import check_run, plan_from_settings
@@ -16,14 +19,22 @@ def seed_run(
     max_pages: int | None = None,
     backfill: bool = False,
     until: str | None = None,
+    sitemaps: bool = False,
 ) -> tuple[str | None, RunPlan]:
     """Plan under the writer lock (the store process may be writing), then push the seed.
 
+    ``sitemaps``: a shared backfill that walks the sitemaps (``informburo backfill --sitemaps``)
+    instead of the listing, back to ``until`` or to their end.
     Returns the run key (None when the job's previous run is still open) and the plan.
     ``ConfigError`` (a ``ValueError``) for bad options, before any file is touched; Redis
     errors (``crawler.distributed.REDIS_DOWN``) propagate.
     """
+    if sitemaps and max_pages is not None:
+        raise ConfigError("--sitemaps walks the sitemaps back to --until (or to their end), not --pages")
     parts = check_run(settings, only, max_pages=max_pages, until=until)
+    backfill = backfill or sitemaps
     plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
+    if sitemaps:
+        plan.walk = replace(plan.walk, sitemaps=True)
     server = connect(settings.get("INFORMBURO_REDIS_URL"))
     return push_seed(server, keys_of(settings), plan, settings.get("INFORMBURO_JOB")), plan

@@ -9,6 +9,7 @@ import argparse
 import hashlib
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -16,14 +17,17 @@ from urllib.parse import parse_qs, urlsplit
 
 from mirror.faults import RANDOM_FAULTS, answer
 from mirror.site import (
-    FEED_PATH,
+    FEED_PATHS,
+    RSS_PATH,
     Site,
     encode_page,
     render_article,
     render_feed,
     render_home,
     render_listing,
+    render_sitemap,
     robots_txt,
+    with_feed_links,
 )
 
 
@@ -37,7 +41,11 @@ class LoggedRequest:
 
 
 class MirrorServer:
-    """Serves a ``Site`` on 127.0.0.1; ``requests`` lists every request it answered."""
+    """Serves a ``Site`` on 127.0.0.1; ``requests`` lists every request it answered.
+
+    ``feed_links``: the feeds the home page names (``<link rel="alternate">``; none: the crawler
+    must find the feed at its known paths); ``feed_paths``: where the feed answers.
+    """
 
     def __init__(
         self,
@@ -45,8 +53,12 @@ class MirrorServer:
         port: int = 0,
         host: str = "127.0.0.1",
         random_faults: tuple[float, int] | None = None,
+        feed_links: Sequence[str] = (RSS_PATH,),
+        feed_paths: Sequence[str] = FEED_PATHS,
     ) -> None:
         self.site = site or Site.default()
+        self.feed_links = tuple(feed_links)
+        self.feed_paths = tuple(feed_paths)
         self.requests: list[LoggedRequest] = []
         self._lock = threading.Lock()
         self._fault_counts: dict[str, int] = {}
@@ -111,11 +123,14 @@ class MirrorServer:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         if path == "/robots.txt":
-            return 200, "text/plain; charset=utf-8", robots_txt().encode()
-        if path == FEED_PATH and self.site.feed != "missing":
+            return 200, "text/plain; charset=utf-8", robots_txt(self.url).encode()
+        if path in self.feed_paths and self.site.feed != "missing":
             return 200, "application/rss+xml; charset=utf-8", render_feed(self.site, self.url).encode()
+        sitemap = render_sitemap(self.site, self.url, path)
+        if sitemap is not None:
+            return 200, *sitemap
         if path == "/":
-            return 200, *encode_page(None, render_home(self.site))
+            return 200, *encode_page(None, with_feed_links(render_home(self.site), self.feed_links))
         if path == "/novosti":
             page_arg = parse_qs(parts.query).get("page", ["1"])[0]
             page = int(page_arg) if page_arg.isdigit() else 0

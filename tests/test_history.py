@@ -96,6 +96,13 @@ def test_upgrade_from_the_first_schema_keeps_every_row(tmp_path: Path) -> None:
     assert [(v["url"], v["content_hash"]) for v in db["article_versions"].rows] == [
         ("https://informburo.kz/novosti/a", content_hash("КТК", None, "Текст"))
     ]
+    # the only version is the latest: schema 10 filled in the fields it records from the row
+    (version,) = db["article_versions"].rows
+    assert (version["published_at"], version["tags"], version["author"]) == (
+        "2026-01-16T10:52:00+05:00",
+        '["КТК"]',
+        None,
+    )
     assert {(v["source"], v["views"]) for v in db["article_views"].rows} == {("page", 5), ("most_read", 11674)}
     assert [r["url"] for r in db["articles"].search("ктк")] == ["https://informburo.kz/novosti/a"]
     assert [(r["tag"], r["url"]) for r in db["article_tags"].rows] == [("КТК", "https://informburo.kz/novosti/a")]
@@ -188,7 +195,7 @@ def test_the_rss_feed_finds_articles_and_a_broken_feed_is_only_logged(site: Site
     with MirrorServer(site) as mirror:
         result = crawl(db, mirror.url, "-s", "INFORMBURO_MAX_PAGES=1", "-s", "LOG_LEVEL=INFO")
         assert result.returncode == 0
-        assert "/rss/pubsubhubbub-feed.xml" in mirror.paths()
+        assert "/xml/rss.xml" in mirror.paths()
     # Page 1 of the listing holds six entries; the feed adds the newest ten.
     assert len(rows(db, "SELECT url FROM articles")) > 6
     site.feed = "broken"

@@ -1,8 +1,10 @@
-"""The collection pass: home page (sidebar + rates), the news listing, and new article pages."""
+"""The collection pass: home page (sidebar + rates), the news listing and the feeds, and new article
+pages; a backfill walks the listing or the sitemaps."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,12 +25,24 @@ from crawler.fields import canonical_url, section_of
 from crawler.items import Article, PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.article import BODY, TAGS, TITLE
-from crawler.pages.base import css, decode_html, followed
-from crawler.pages.feed import parse_feed
+from crawler.pages.base import css, followed, read_html, redecoded
+from crawler.pages.feed import feed_links, parse_feed
 from crawler.pages.listing import ListingEntry
+from crawler.pages.sidebar import SHAPE
+from crawler.pages.sitemap import INDEX, SitemapEntry, older_than, parse_sitemap, sitemaps_in_robots
 
 LISTING_PATH = "/novosti"
-FEED_PATH = "/rss/pubsubhubbub-feed.xml"
+#: Where the site's RSS feed has lived, newest first: tried in turn when the home page names no feed.
+FEED_PATHS = ("/xml/rss.xml", "/rss/pubsubhubbub-feed.xml")
+ROBOTS_PATH = "/robots.txt"
+#: The sitemap index, where robots.txt names no sitemap.
+SITEMAP_PATH = "/sitemap.xml"
+#: A sitemap waits behind the article pages already queued: one sitemap's pages are fetched before
+#: the next sitemap is read, so the walk goes newest first and its queue stays one sitemap long.
+SITEMAP_PRIORITY = -1
+#: Stats behind a sitemap backfill's progress bar (jobs/backfill.py).
+STAT_SITEMAPS = "informburo/sitemaps"
+STAT_SITEMAP_ARTICLES = "informburo/sitemap_articles"
 
 
 class InformburoSpider(scrapy.Spider):
@@ -81,6 +95,9 @@ class InformburoSpider(scrapy.Spider):
                 max_pages = int(spider._max_pages_arg or 0) or settings.getint("INFORMBURO_MAX_PAGES")
                 walk = Walk(max_pages=max_pages, may_stop_early=False)
                 spider.plan = RunPlan(parts=sorted(spider.parts), base_url=spider.base_url, walk=walk)
+            if settings.getbool("INFORMBURO_SITEMAPS") and not spider.plan.walk.sitemaps:
+                # `backfill --sitemaps`: the job says so in a setting, as it names its JOBDIR.
+                spider.plan.walk = replace(spider.plan.walk, sitemaps=True)
             spider.known_urls = spider.plan.known_urls
         spider.requested: set[str] = set()
         return spider
@@ -92,19 +109,26 @@ class InformburoSpider(scrapy.Spider):
             yield request
 
     def seed_requests(self, seed: dict[str, Any]) -> Iterator[scrapy.Request]:
-        """The first requests of a pass, from its seed (``RunPlan.seed``)."""
+        """The first requests of a pass, from its seed (``RunPlan.seed``).
+
+        The home page carries the widgets and names the feeds; a walk of the sitemaps (a backfill)
+        reads no feed and no listing.
+        """
         parts = set(seed["parts"])
         validators = seed.get("validators") or {}
-        if parts & {"most_read", "rates"}:
-            meta = {"start_page": True, "parts": sorted(parts)}
-            yield scrapy.Request(f"{self.base_url}/", callback=self.parse_home, errback=self.fetch_failed, meta=meta)
+        walk = seed["walk"]
+        widgets = bool(parts & {"most_read", "rates"})
+        feeds = "articles" in parts and not walk.get("sitemaps")
+        if widgets or feeds:
+            meta = {"start_page": widgets, "parts": sorted(parts), "feeds": feeds}
+            yield scrapy.Request(f"{self.base_url}/", callback=self.parse_home, errback=self.home_failed, meta=meta)
         if "articles" in parts:
             retry = [ListingEntry(u) for u in seed["retry"] if self.is_article_url(u)]
             yield from self._article_requests(retry, validators)
-            yield scrapy.Request(
-                f"{self.base_url}{FEED_PATH}", callback=self.parse_feed, errback=self.feed_failed, priority=1
-            )
-            yield self._listing_request(1, seed["walk"])
+            if walk.get("sitemaps"):
+                yield self._robots_request(walk)
+            else:
+                yield self._listing_request(1, walk)
         if "recheck" in parts:
             stored = [ListingEntry(url) for url in seed["recheck"] if self.is_article_url(url)]
             yield from self._article_requests(stored, validators)
@@ -121,7 +145,8 @@ class InformburoSpider(scrapy.Spider):
 
     @relayed
     def parse_home(self, response: Response) -> Iterator[Any]:
-        """One snapshot of the sidebar and of the rates widget; a missing widget is recorded."""
+        """One snapshot of the sidebar and of the rates widget (a missing widget is recorded), and the
+        feeds the page names."""
         captured_at = now_kz()
         parts = set(response.meta.get("parts") or self.parts)
         widgets = (("most_read", parse_most_read, "most-read sidebar"), ("rates", parse_rates, "currency rates"))
@@ -129,11 +154,50 @@ class InformburoSpider(scrapy.Spider):
             if part not in parts:
                 continue
             items = parse_widget(response.selector, response.url, captured_at)
-            if not items:
-                yield PageError(response.url, "parse", f"no {name} on the home page", response.status, captured_at)
+            status = response.status
+            if not items:  # a missing widget is layout drift as much as a failure
+                yield PageError(response.url, "parse", f"no {name} on the home page", status, captured_at, part)
             for problem in getattr(items, "problems", ()):  # a widget twice, a rank or currency twice
-                yield PageError(response.url, "parse", problem, response.status, captured_at)
+                yield PageError(response.url, "parse", problem, status, captured_at)
+            drifted = part if getattr(items, "layer", None) == SHAPE else None  # read by its shape, not its markup
+            for note in getattr(items, "notes", ()):
+                yield PageError(response.url, "layers", note, status, captured_at, drifted)
             yield from items
+        if response.meta.get("feeds"):
+            named = feed_links(response.selector, response.url) if isinstance(response, TextResponse) else []
+            yield from self._feed_requests([url for url in map(self.site_url, named) if url and self.on_base(url)])
+
+    @relayed
+    def home_failed(self, failure: Failure) -> Iterator[Any]:
+        """The home page failed: recorded when the widgets needed it; the feeds are then looked for
+        at their known paths."""
+        request = failure.request
+        if request.meta.get("start_page"):
+            yield from self._fetch_failure(failure)
+        else:
+            reason = failure.getErrorMessage()
+            self.logger.info("Home page unavailable (%s): reading the feed at its known paths", reason)
+        if request.meta.get("feeds"):
+            yield from self._feed_requests([])
+
+    def _feed_requests(self, named: list[str]) -> Iterator[scrapy.Request]:
+        """The feeds the home page names (``<link rel="alternate">``), or, when it names none, the
+        first of the known paths, the others to try in turn if it is missing or unreadable."""
+        if named:
+            for url in named:
+                yield self._feed_request(url, [])
+            return
+        self.logger.info("The home page names no feed: trying %s", ", ".join(FEED_PATHS))
+        known = [f"{self.base_url}{path}" for path in FEED_PATHS]
+        yield self._feed_request(known[0], known[1:])
+
+    def _feed_request(self, url: str, fallbacks: list[str]) -> scrapy.Request:
+        meta = {"feed_fallbacks": fallbacks}
+        return scrapy.Request(url, callback=self.parse_feed, errback=self.feed_failed, priority=1, meta=meta)
+
+    def _next_feed(self, meta: dict[str, Any]) -> scrapy.Request | None:
+        fallbacks = meta.get("feed_fallbacks") or []
+        return self._feed_request(fallbacks[0], fallbacks[1:]) if fallbacks else None
 
     @relayed
     def parse_listing(self, response: Response, page: int) -> Iterator[Any]:
@@ -142,7 +206,8 @@ class InformburoSpider(scrapy.Spider):
         listing = parse_listing(response.selector, response.url, datetime.now(KZ_TZ))
         articles = self.site_entries(listing.entries)
         if not articles:
-            yield PageError(response.url, "parse", "listing page has no article links", response.status, now_kz())
+            reason = "listing page has no article links"
+            yield PageError(response.url, "parse", reason, response.status, now_kz(), "listing")
             return
         new = [entry for entry in articles if entry.url not in self.known_urls]
         if until:  # a backfill --until leaves out what is older than asked
@@ -156,6 +221,9 @@ class InformburoSpider(scrapy.Spider):
             return
         if page < walk.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
             yield self._listing_request(page + 1, response.meta["walk"])
+        elif page < walk.max_pages and not listing.pages:  # the last page still links the ones before it
+            reason = f"no link to listing page {page + 1} (rel=next or ?page={page + 1}): the walk stops at page {page}"
+            yield PageError(response.url, "parse", reason, response.status, now_kz(), "listing")
 
     def _article_requests(
         self, entries: list[ListingEntry], validators: dict[str, list[str | None]] | None = None
@@ -187,18 +255,120 @@ class InformburoSpider(scrapy.Spider):
 
     @relayed
     def parse_feed(self, response: Response) -> Iterator[Any]:
-        """The RSS feed: a second way to discover new articles; the listing does the job without it."""
+        """A feed (RSS or Atom): a second way to discover new articles; the listing does the job without it."""
         try:
             entries = parse_feed(response.body)
         except ValueError as exc:
+            following = self._next_feed(response.meta)
+            if following is not None:
+                self.logger.info("No feed at %s (%s): trying %s", response.url, exc, following.url)
+                yield following
+                return
             self.logger.warning("RSS feed %s is unreadable (%s); using the listing alone", response.url, exc)
             return
         new = [e for e in self.site_entries(entries) if e.url not in self.known_urls]
         yield from self._article_requests(new)
 
     @relayed
-    def feed_failed(self, failure: Failure) -> None:
-        self.logger.warning("RSS feed unavailable (%s); using the listing alone", failure.getErrorMessage())
+    def feed_failed(self, failure: Failure) -> Iterator[Any]:
+        following = self._next_feed(failure.request.meta)
+        if following is not None:
+            reason = failure.getErrorMessage()
+            self.logger.info("No feed at %s (%s): trying %s", failure.request.url, reason, following.url)
+            yield following
+            return
+        reason = failure.getErrorMessage()
+        self.logger.warning("RSS feed %s unavailable (%s); using the listing alone", failure.request.url, reason)
+
+    # --- the sitemap walk (a backfill --sitemaps) ---
+
+    def _robots_request(self, walk: dict[str, Any]) -> scrapy.Request:
+        """robots.txt, for its ``Sitemap:`` lines. Filtered as any request, so a backfill resumed from
+        its job directory does not start the walk a second time."""
+        meta = {"walk": walk}
+        url = f"{self.base_url}{ROBOTS_PATH}"
+        return scrapy.Request(url, callback=self.parse_robots, errback=self.robots_failed, meta=meta)
+
+    @relayed
+    def parse_robots(self, response: Response) -> Iterator[Any]:
+        """The sitemaps robots.txt names start the walk; ``/sitemap.xml`` when it names none."""
+        named = [url for url in sitemaps_in_robots(response.body, response.url) if self.on_base(url)]
+        if not named:
+            self.logger.info("robots.txt names no sitemap: walking %s", SITEMAP_PATH)
+            named = [f"{self.base_url}{SITEMAP_PATH}"]
+        yield from self._next_sitemap([[url, None] for url in named], response.meta["walk"], start=True)
+
+    @relayed
+    def robots_failed(self, failure: Failure) -> Iterator[Any]:
+        self.logger.info("robots.txt unavailable (%s): walking %s", failure.getErrorMessage(), SITEMAP_PATH)
+        walk = failure.request.meta["walk"]
+        yield from self._next_sitemap([[f"{self.base_url}{SITEMAP_PATH}", None]], walk, start=True)
+
+    def _next_sitemap(
+        self, chain: list[list[str | None]], walk: dict[str, Any], visited: Sequence[str] = (), start: bool = False
+    ) -> Iterator[scrapy.Request]:
+        """The walk's next sitemap, one at a time, newest first: its request carries the rest of the
+        walk (``[url, lastmod]`` pairs), so a backfill resumes it from its job directory and a worker
+        from Redis. A sitemap last modified before ``--until`` holds nothing newer: passed over.
+        ``start``: the first sitemap, whose failure fails the run as a first listing page's does."""
+        until = walk.get("until")
+        rest = [list(pair) for pair in chain]
+        passed = 0
+        while rest:
+            url, lastmod = rest.pop(0)
+            if not url or url in visited or not self.on_base(url):
+                continue
+            if older_than(SitemapEntry(url, lastmod), until):
+                passed += 1
+                continue
+            if passed:
+                self.logger.info("Passed over %s sitemap(s) last modified before %s", passed, until)
+            meta = {"walk": walk, "sitemaps": rest, "visited": [*visited, url], "start_page": start}
+            yield scrapy.Request(
+                url,
+                callback=self.parse_sitemap,
+                errback=self.sitemap_failed,
+                priority=SITEMAP_PRIORITY,
+                meta=meta,
+                dont_filter=True,  # the walk's own `visited` keeps each sitemap once; the filter would end the walk
+            )
+            return
+        if passed:
+            self.logger.info("Passed over %s sitemap(s) last modified before %s", passed, until)
+        self.logger.info("Sitemap walk complete: %s sitemap(s) read", len(visited))
+
+    @relayed
+    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        """One sitemap of the walk: an index puts its sitemaps first in the walk, newest first; a list
+        of pages queues the articles not stored yet (and not older than ``--until``). Then the next."""
+        meta = response.meta
+        walk, rest, visited = meta["walk"], meta.get("sitemaps") or [], meta.get("visited") or [response.url]
+        try:
+            page = parse_sitemap(response.body, response.url)
+        except ValueError as exc:
+            reason = f"unreadable sitemap: {exc}"
+            if meta.get("start_page"):
+                self.crawler.stats.set_value(STAT_START_FAILED, f"{response.url}: {reason}")
+            yield PageError(response.url, "parse", reason, response.status, now_kz())
+        else:
+            self.crawler.stats.inc_value(STAT_SITEMAPS)
+            if page.kind == INDEX:
+                rest = [[entry.url, entry.lastmod] for entry in page.sitemaps] + rest
+            else:
+                until = walk.get("until")
+                listed = [ListingEntry(e.url, e.published_at) for e in page.articles if not older_than(e, until)]
+                new = [entry for entry in self.site_entries(listed) if entry.url not in self.known_urls]
+                requests = list(self._article_requests(new))
+                self.crawler.stats.inc_value(STAT_SITEMAP_ARTICLES, len(requests))
+                yield from reversed(requests)  # Scrapy's queues are last in, first out: the newest goes first
+        yield from self._next_sitemap(rest, walk, visited)
+
+    @relayed
+    def sitemap_failed(self, failure: Failure) -> Iterator[Any]:
+        """A sitemap that could not be fetched is recorded (the first one fails the run); the walk goes on."""
+        yield from self._fetch_failure(failure)
+        meta = failure.request.meta
+        yield from self._next_sitemap(meta.get("sitemaps") or [], meta["walk"], meta.get("visited") or ())
 
     @relayed
     def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
@@ -235,15 +405,19 @@ class InformburoSpider(scrapy.Spider):
 
     def is_article_url(self, url: str) -> bool:
         """An article page on our own host: ``/<section>/<slug>`` of a known section."""
+        return self.on_base(url) and section_of(url) is not None
+
+    def on_base(self, url: str) -> bool:
+        """Is ``url`` an http(s) URL on the base URL's host and port (the only one ever requested)?"""
         parts = urlsplit(url)
-        return (
-            parts.scheme in ("http", "https")
-            and parts.netloc.lower() == self.base_netloc
-            and section_of(url) is not None
-        )
+        return parts.scheme in ("http", "https") and parts.netloc.lower() == self.base_netloc
 
     @relayed
     def fetch_failed(self, failure: Failure) -> Iterator[Any]:
+        """A page that could not be fetched: recorded with its reason; a start page's fails the run."""
+        return self._fetch_failure(failure)
+
+    def _fetch_failure(self, failure: Failure) -> Iterator[Any]:
         request = failure.request
         status = None
         if failure.check(HttpError):
@@ -283,11 +457,13 @@ def read_article(
     The page is parsed once. The crawl reads with the current page version; reparse passes the
     version of the archived page's fetch date as ``parse`` and reads the page the same way.
     """
-    selector = page_selector(response) if isinstance(response, TextResponse) else None
+    selector, charset = read_page(response) if isinstance(response, TextResponse) else (None, None)
     problem = page_problem(response, selector)
     if problem:
         return problem
     item = parse(selector or page_selector(response), response.url, captured_at, listing_published)
+    if charset:
+        item.notes["encoding"] = charset
     item.http = {
         "url": response.url,
         "etag": _header(response, b"ETag"),
@@ -362,12 +538,24 @@ def depth_of_last(root: Any) -> int:
 
 
 def page_selector(response: TextResponse) -> Selector:
-    """A response's selector, decoded by ``decode_html`` when the page declares no charset
-    (Scrapy would guess cp1252 for undeclared windows-1251 bytes)."""
+    """A response's selector (see ``read_page``)."""
+    return read_page(response)[0]
+
+
+def read_page(response: TextResponse) -> tuple[Selector, str | None]:
+    """(a response's selector, why its declared charset was set aside or ``None``).
+
+    Decoded by ``read_html`` when the page declares no charset (Scrapy would guess cp1252 for
+    undeclared windows-1251 bytes), and when bytes declared UTF-8 are plainly another charset.
+    """
     content_type = _header(response, b"Content-Type") or ""
     if "charset=" in content_type.lower() or b"charset" in response.body[:2048].lower():
-        return response.selector
-    return Selector(text=decode_html(response.body, content_type), type="html")
+        fixed = redecoded(response.body, response.encoding, response.text)
+        if fixed is None:
+            return response.selector, None
+        return Selector(text=fixed[0], type="html"), fixed[1]
+    text, why = read_html(response.body, content_type)
+    return Selector(text=text, type="html"), why
 
 
 def _header(response: Response, name: bytes) -> str | None:
