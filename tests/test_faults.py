@@ -22,7 +22,7 @@ from crawler.fields import parse_datetime, shared_words
 from mirror.server import MirrorServer
 from mirror.site import DISALLOWED, Site, body_text
 from pipelines.store import SHARED_WORDS
-from tests.conftest import FAST, ROOT, crawl, rows
+from tests.conftest import FAST, ROOT, crawl, informburo, rows
 from tests.test_end_to_end import expected_articles
 from tests.test_history import RECHECK
 
@@ -452,3 +452,18 @@ def test_a_recrawl_serving_another_text_leaves_the_stored_article_alone(site: Si
     assert set(rejects) == {mirror.url + site.path_of(a) for a in (notice, swapped)}
     assert "a notice" in rejects[mirror.url + site.path_of(notice)]["reason"]
     assert "another text" in rejects[mirror.url + site.path_of(swapped)]["reason"]
+
+
+def test_widgets_the_selectors_miss_are_read_by_their_shape_and_the_run_says_it_drifted(site: Site, db: Path) -> None:
+    """The home page with every class renamed away: the sidebar and the rates are still stored, found
+    by their shape, and the run's warning (and ``informburo status``) names both parts as drifted."""
+    site.faults["/"] = "classless"
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url, "--only", "most_read,rates").returncode == 0
+    assert len(rows(db, "SELECT rank FROM most_read")) == len(site.most_read)
+    assert len(rows(db, "SELECT currency FROM rates")) == len(site.rates)
+    (run,) = rows(db, "SELECT status, warning FROM crawl_runs")
+    assert run["status"] == "ok" and run["warning"].startswith("layout drift: most-read sidebar:"), run
+    assert "currency rates:" in run["warning"]
+    status = informburo("status", "--db", str(db))
+    assert "WARNING run 1: layout drift: most-read sidebar" in status.stdout
