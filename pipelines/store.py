@@ -65,7 +65,13 @@ SHARED_WORDS = 0.15
 #: … judged only when both bodies are at least this long (a two-line item may be rewritten whole).
 SHARED_MIN_BODY = 200
 #: The parts of the site a drift warning names.
-DRIFT_PARTS = {"most_read": "most-read sidebar", "rates": "currency rates", "listing": "listing"}
+DRIFT_PARTS = {
+    "most_read": "most-read sidebar",
+    "rates": "currency rates",
+    "listing": "listing",
+    "feed": "RSS feed",
+    "views": "view counters",
+}
 #: Optional fields whose loss, two or more at once, marks a worse extraction.
 KEPT_FIELDS = ("lead", "author", "image_url", "tags", "modified_at")
 
@@ -257,8 +263,12 @@ class Store:
 
     def drift_warning(self, threshold: float) -> str | None:
         """A "layout drift" message naming each part that drifted: too many article pages needing a
-        fallback layer, a widget missing or found only by its shape, no next listing page."""
-        parts = [f"{DRIFT_PARTS.get(part, part)}: {reason}" for part, reason in sorted(self.drifted.items())]
+        fallback layer, a widget missing or found only by its shape, no next listing page, no feed,
+        no view count on any stored article."""
+        drifted = dict(self.drifted)
+        if self.stored_articles and not self.field_counts["views"]:  # a counter moved to a script, say
+            drifted["views"] = f"none of the {self.stored_articles} stored article pages had a view count"
+        parts = [f"{DRIFT_PARTS.get(part, part)}: {reason}" for part, reason in sorted(drifted.items())]
         share = self.fallback_pages / self.article_pages if self.article_pages else 0.0
         if share > threshold:
             parts.insert(

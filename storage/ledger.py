@@ -38,7 +38,8 @@ def close_orphan_runs(db: Database, status: str, finished_at: str) -> int:
 
 def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **counts: Any) -> dict[str, Any]:
     """Close a run with its status and counts; rejects and errors are counted from what it recorded
-    (a ``layers`` row is a doubt about a page that was read all the same, not an error).
+    (a ``layers`` row is a doubt about a page that was read all the same, a ``drift`` row a part of the
+    site not found where it should be, such as the feed: neither is an error of the run).
 
     ``counts`` are further ``crawl_runs`` columns (pages, items_stored, article_pages,
     fallback_pages, field_coverage, warning).
@@ -50,7 +51,7 @@ def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **co
             UPDATE crawl_runs SET
                 status = ?, finished_at = ?{columns},
                 items_rejected = (SELECT count(*) FROM rejects WHERE run_id = ?),
-                errors = (SELECT count(*) FROM crawl_errors WHERE run_id = ? AND stage != 'layers')
+                errors = (SELECT count(*) FROM crawl_errors WHERE run_id = ? AND stage NOT IN ('layers', 'drift'))
             WHERE id = ?
             """,
             [status, finished_at, *counts.values(), run_id, run_id, run_id],

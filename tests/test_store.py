@@ -265,3 +265,16 @@ def test_the_drift_warning_names_every_part_that_drifted(database: Database) -> 
     )
     errors = database.execute("SELECT errors FROM crawl_runs WHERE id = ?", [store.run_id]).fetchone()
     assert errors == (2,)  # the stage `layers` row is a doubt, not an error
+
+
+def test_no_view_count_on_any_stored_article_and_no_feed_are_drift_too(database: Database) -> None:
+    """Counters moved to a script (every stored article without views) and a feed gone: both named."""
+    store = new_store(database)
+    store.store(article(views=None))
+    store.store(PageError(HOME + "xml/rss.xml", "drift", "RSS feed unavailable (HTTP 404)", 404, drift="feed"))
+    row = store.finish("ok", 2, 0.5)
+    assert row["warning"] == (
+        "layout drift: RSS feed: RSS feed unavailable (HTTP 404); view counters: none of the 1 stored article"
+        " pages had a view count; check the selectors in crawler/pages/"
+    )
+    assert row["errors"] == 0
