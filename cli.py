@@ -94,6 +94,17 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     return _report(outcome)
 
 
+def cmd_check_site(args: argparse.Namespace) -> int:
+    """What the site still carries of the contract, politely, writing nothing: exit 0 all found, 1 not."""
+    from jobs.check_site import check_site, check_site_settings
+
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    overrides = {**config.crawl_settings(), **_settings_pairs(args.set)}
+    return check_site(check_site_settings(config.db, config.base_url, overrides))
+
+
 def _report(outcome: Any) -> int:
     stats = outcome.stats
     if outcome.ok:
@@ -551,6 +562,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", default=None, help="collect only some of: articles,most_read,rates,recheck (default: the first three)"
     )
     crawl.set_defaults(func=cmd_crawl)
+
+    check = sub.add_parser(
+        "check-site",
+        help="the first command against a site: which parts of the contract it carries, by which layer (no database)",
+    )
+    _add_config(check)
+    _add_site(check)
+    check.set_defaults(func=cmd_check_site)
 
     run = sub.add_parser("run", help="the daemon: collect on a schedule until SIGTERM/SIGINT")
     _add_db(run, config=True)
