@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from mirror.faults import RANDOM_FAULTS, answer
 from mirror.site import (
     FEED_PATHS,
     RSS_PATH,
+    WIDGET_PATH,
     Site,
     encode_page,
     render_article,
@@ -27,6 +28,7 @@ from mirror.site import (
     render_listing,
     render_sitemap,
     robots_txt,
+    widget_answer,
     with_feed_links,
 )
 
@@ -149,12 +151,33 @@ class MirrorServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                if urlsplit(self.path).path == WIDGET_PATH:  # the views widget's loader, by query
+                    query = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
+                    self._widget(query)
+                    return
                 status, ctype, body = server.render(self.path)
+                self._answer(status, ctype, body)
+
+            def do_POST(self) -> None:
+                """Only the views widget's loader takes a POST (jQuery's ``.load(url, {…})``): form data."""
+                length = int(self.headers.get("Content-Length") or 0)
+                form = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+                if urlsplit(self.path).path == WIDGET_PATH:
+                    self._widget(dict(parse_qsl(form, keep_blank_values=True)))
+                    return
+                self._answer(405, "text/html; charset=utf-8", b"<html><body>405</body></html>")
+
+            def _widget(self, fields: dict[str, str]) -> None:
+                status, fragment = widget_answer(server.site, fields, self.headers.get("X-CSRF-TOKEN"))
+                self._answer(status, "text/html; charset=utf-8", fragment.encode("utf-8"))
+
+            def _answer(self, status: int, ctype: str, body: bytes) -> None:
+                method = self.command
                 fault = server.fault_for(self.path)
                 if fault:
                     with server._lock:
                         ua = self.headers.get("User-Agent", "")
-                        server.requests.append(LoggedRequest("GET", self.path, ua, -1, fault))
+                        server.requests.append(LoggedRequest(method, self.path, ua, -1, fault))
                     try:
                         answer(self, fault, body, ctype)
                     except OSError:  # the client gave up on a slow or broken answer: that is the point
@@ -164,7 +187,7 @@ class MirrorServer:
                 if status == 200 and self.headers.get("If-None-Match") == etag:
                     status, body = 304, b""  # unchanged since the client's copy: no body
                 with server._lock:
-                    server.requests.append(LoggedRequest("GET", self.path, self.headers.get("User-Agent", ""), status))
+                    server.requests.append(LoggedRequest(method, self.path, self.headers.get("User-Agent", ""), status))
                 self.send_response(status)
                 if status != 304:
                     self.send_header("Content-Type", ctype)

@@ -8,6 +8,7 @@ microdata, and the live body noise; the listing's entries and pagination are the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from functools import lru_cache
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 CONTENT = Path(__file__).parent / "content"
 #: Entries per listing page: the whole mirror fits the crawl's default three pages, with room to spare.
@@ -422,6 +424,9 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         views_text = f"{views:,}".replace(",", "\u00a0") if views >= 10000 else str(views)
     else:
         views_text = views or ""
+    views_html = f'<small id="arrilot-widget-container-{number}">{views_text}</small>'
+    if article.get("views_widget"):  # the live placeholder: a script loads the count (views_widget below)
+        csrf_meta, views_html = views_widget(article, number)
     charset = "windows-1251" if variant == "cp1251" else "utf-8"
     blocks = "\n      ".join(_block(b) for b in article["blocks"])
     if variant == "drifted":
@@ -461,7 +466,7 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
         main = f"""    <article{scope}>
       <h1>{article.get("title_html") or title}</h1>
       <div class="article-meta">{time}
-        {author} <small id="arrilot-widget-container-{number}">{views_text}</small></div>
+        {author} {views_html}</div>
       {img}
       {lead}
       <div class="article">
@@ -469,6 +474,8 @@ def render_article(site: Site, article: dict[str, Any], base_url: str) -> str:
       </div>
       <ul class="article-tags">{tags}</ul>
     </article>"""
+    if article.get("views_widget") and csrf_meta:
+        meta.append(csrf_meta)
     return _page(article["title"], main, site, lang=lang, head="\n".join(meta) + "\n", charset=charset)
 
 
@@ -644,3 +651,76 @@ def render_sitemap(site: Site, base_url: str, path: str) -> tuple[str, bytes] | 
     if xml is None:
         return None
     return "application/xml; charset=utf-8", xml.encode("utf-8")
+
+
+# --- the views counter as the live site serves it: an async arrilot widget ---
+
+#: The loader's endpoint (Laravel's arrilot/laravel-widgets).
+WIDGET_PATH = "/arrilot/load-widget"
+WIDGET_NAME = "App\\Widgets\\ArticleViews"
+
+
+def views_widget(article: dict[str, Any], number: int) -> tuple[str, str]:
+    """(the ``<meta name="csrf-token">`` for the head, or "", the counter's placeholder) of an article
+    whose ``views_widget`` names how its script loads the count, as the live site's async widget:
+    ``"post"`` (jQuery's ``.load(url, {…})``, a POST of form data with ``_token``, the package until
+    3.x), ``"get"`` (``.load(url?query)``, 3.x), ``"xhr"`` (the package's native ``xhr.open("GET", …)``),
+    ``"sibling"`` (a JS literal in a script after the element, as ``"post"``). The article's
+    ``csrf`` (default true) puts the token in the page, and the endpoint then requires it."""
+    style = article["views_widget"]
+    token = widget_token(article) if article.get("csrf", True) else None
+    box = f"arrilot-widget-container-{number}"
+    params = json.dumps({"slug": article["slug"]})
+    if style == "get":
+        query = urlencode({"id": number, "name": WIDGET_NAME, "params": params})
+        call = f"$('#{box}').load('{WIDGET_PATH}?{query}');"
+    elif style == "xhr":
+        query = urlencode({"id": number, "name": WIDGET_NAME, "params": params})
+        call = (
+            f'var xhr = new XMLHttpRequest();xhr.open("GET", "{WIDGET_PATH}?{query}", true);'
+            f"xhr.onreadystatechange = function() {{if(xhr.readyState == 4 && xhr.status == 200) {{"
+            f'document.getElementById("{box}").innerHTML = xhr.responseText;}}}};xhr.send();'
+        )
+    elif style == "sibling":
+        literal = params.replace("\\", "\\\\").replace("'", "\\'")
+        name = WIDGET_NAME.replace("\\", "\\\\")
+        call = f"$('#{box}').load('{WIDGET_PATH}', {{ id: {number}, name: '{name}', params: '{literal}' }});"
+    else:
+        data = {"id": number, "name": WIDGET_NAME, "params": params}
+        if token:
+            data["_token"] = token
+        call = f"$('#{box}').load('{WIDGET_PATH}', {json.dumps(data)});"
+    script = (
+        f'<script type="text/javascript">var widgetTimer{number} = setInterval(function() {{'
+        f"if (window.$) {{{call}clearInterval(widgetTimer{number});}}}}, 100);</script>"
+    )
+    meta = f'  <meta name="csrf-token" content="{token}">' if token else ""
+    if style == "sibling":
+        return meta, f'<small id="{box}" class="arrilot-widget-container">Loading...</small>{script}'
+    return meta, f'<small id="{box}" class="arrilot-widget-container">{script}</small>'
+
+
+def widget_token(article: dict[str, Any]) -> str:
+    """The CSRF token an article's page carries (one per page here; one per session on the site)."""
+    return hashlib.sha1(f"csrf:{article['slug']}".encode()).hexdigest()
+
+
+def widget_answer(site: Site, fields: dict[str, str], header_token: str | None) -> tuple[int, str]:
+    """(status, HTML fragment) of ``/arrilot/load-widget`` for the widget's fields (a POST's form or
+    a GET's query): the article's views as its page would print them; 403 without the token its
+    page carried (``_token`` or ``X-CSRF-TOKEN``), 404 for an unknown widget."""
+    try:
+        slug = json.loads(fields.get("params") or "{}").get("slug")
+    except (ValueError, AttributeError):
+        slug = None
+    article = next((a for a in site.articles if a["slug"] == slug and a.get("views_widget")), None)
+    if article is None:
+        return 404, "<p>No such widget</p>"
+    if article.get("csrf", True) and widget_token(article) not in (fields.get("_token"), header_token):
+        return 403, "<p>CSRF token mismatch</p>"
+    views = article.get("views")
+    if isinstance(views, int):
+        text = f"{views:,}".replace(",", "\u00a0") if views >= 10000 else str(views)
+    else:
+        text = escape(views or "")
+    return 200, f'<i class="icon-eye"></i> <span class="views-count">{text}</span>'

@@ -51,7 +51,7 @@ def readme_exit_codes() -> set[int]:
 
 def readme_commands() -> set[str]:
     """The commands of README.md's command-line table."""
-    return set(re.findall(r"^\| `informburo (\w+)", README.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    return set(re.findall(r"^\| `informburo ([\w-]+)", README.read_text(encoding="utf-8"), flags=re.MULTILINE))
 
 
 # --- the error paths --------------------------------------------------------------------------
@@ -132,6 +132,8 @@ CASES = [
     Case("crawl --max-pages 0", ["crawl", *DB, *SITE, "--max-pages", "0"], 2, "--max-pages"),
     Case("crawl --max-pages text", ["crawl", *DB, *SITE, "--max-pages", "many"], 2, "--max-pages"),
     Case("crawl --base-url", ["crawl", *DB, "--base-url", "ftp://x"], 2, "http(s) URL, not 'ftp://x'"),
+    Case("check-site --base-url", ["check-site", "--base-url", "ftp://x"], 2, "http(s) URL, not 'ftp://x'"),
+    Case("check-site -s number", ["check-site", *SITE, "-s", "DOWNLOAD_DELAY=abc"], 2, "setting DOWNLOAD_DELAY: 'abc'"),
     Case("crawl missing config", ["crawl", *DB, "--config", "{tmp}/missing.toml"], 2, "missing.toml"),
     Case("crawl bad TOML", ["crawl", *DB, "--config", "{tmp}/c.toml"], 2, "not valid TOML", toml("db = \n")),
     Case(

@@ -24,7 +24,8 @@ from parsel import Selector
 
 from crawler.fields import canonical_url, clean_text, on_site, parse_datetime, section_of
 from crawler.items import Article
-from crawler.pages.base import as_selector, css, element_text, first_text, xpath
+from crawler.pages.base import as_selector, css, element_text, xpath
+from crawler.pages.widget import holds_loader
 
 SITE, JSONLD, META, GENERIC, LISTING = "site", "jsonld", "meta", "generic", "listing"
 #: schema.org microdata in the page's own markup (``itemprop="datePublished" content="…"``).
@@ -531,7 +532,9 @@ class ArticlePage:
         return el in self._not_the_story or any(a in self._not_the_story for a in el.iterancestors())
 
     def views(self) -> tuple[str | None, str]:
-        return _first((SITE, lambda: first_text(self.root, VIEWS)))
+        """The counter's text; ``None`` when the page holds only the widget script that loads it
+        (the live site's async arrilot widget: the spider fetches it, crawler/pages/widget.py)."""
+        return _first((SITE, lambda: _counter_text(self.root, VIEWS)))
 
     def to_item(self, captured_at: str | None = None) -> Article:
         """The raw ``Article``. A field that cannot be read, whatever the exception, is empty
@@ -604,6 +607,15 @@ def _first(*layers: tuple[str, Callable[[], Any]]) -> tuple[Any, str]:
         if not _empty(value):
             return value, layer
     return value, layers[-1][0]
+
+
+def _counter_text(root: etree._Element, query: str) -> str | None:
+    """A counter's visible text, its loader script left out; ``None`` for a widget not loaded yet
+    (a script and no number), so a placeholder's "Loading..." is never read as the count."""
+    found = css(query)(root)
+    if not found or holds_loader(found[0]):
+        return None
+    return element_text(found[0], set(found[0].iter("script")))
 
 
 def _str(value: Any) -> str | None:

@@ -24,12 +24,13 @@ from crawler.distributed import relayed
 from crawler.fields import canonical_url, section_of
 from crawler.items import Article, PageError
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
-from crawler.pages.article import BODY, TAGS, TITLE
+from crawler.pages.article import BODY, TAGS, TITLE, VIEWS
 from crawler.pages.base import css, followed, read_html, redecoded
 from crawler.pages.feed import feed_links, parse_feed
 from crawler.pages.listing import ListingEntry
 from crawler.pages.sidebar import SHAPE
 from crawler.pages.sitemap import INDEX, SitemapEntry, older_than, parse_sitemap, sitemaps_in_robots
+from crawler.pages.widget import WidgetRequest, read_widget, widget_views
 
 LISTING_PATH = "/novosti"
 #: Where the site's RSS feed has lived, newest first: tried in turn when the home page names no feed.
@@ -40,6 +41,14 @@ SITEMAP_PATH = "/sitemap.xml"
 #: A sitemap waits behind the article pages already queued: one sitemap's pages are fetched before
 #: the next sitemap is read, so the walk goes newest first and its queue stays one sitemap long.
 SITEMAP_PRIORITY = -1
+#: The views widget's loader on the live site (Laravel's arrilot/laravel-widgets), named in problems.
+WIDGET_PATH = "/arrilot/load-widget"
+#: The layer a count loaded by its widget's request is recorded under (``Article.sources``).
+WIDGET = "widget"
+#: A widget's follow-up goes before new pages (the article waits for it in memory) ...
+WIDGET_PRIORITY = 2
+#: ... and gives up sooner than a page does: a slow widget costs the count, never the article.
+WIDGET_TIMEOUT = 10
 #: Stats behind a sitemap backfill's progress bar (jobs/backfill.py).
 STAT_SITEMAPS = "informburo/sitemaps"
 STAT_SITEMAP_ARTICLES = "informburo/sitemap_articles"
@@ -265,6 +274,8 @@ class InformburoSpider(scrapy.Spider):
                 yield following
                 return
             self.logger.warning("RSS feed %s is unreadable (%s); using the listing alone", response.url, exc)
+            reason = f"RSS feed unreadable ({exc}); using the listing alone"
+            yield PageError(response.url, "drift", reason, response.status, now_kz(), "feed")
             return
         new = [e for e in self.site_entries(entries) if e.url not in self.known_urls]
         yield from self._article_requests(new)
@@ -279,6 +290,9 @@ class InformburoSpider(scrapy.Spider):
             return
         reason = failure.getErrorMessage()
         self.logger.warning("RSS feed %s unavailable (%s); using the listing alone", failure.request.url, reason)
+        status = getattr(getattr(failure.value, "response", None), "status", None)
+        note = f"RSS feed unavailable ({reason}); using the listing alone"
+        yield PageError(failure.request.url, "drift", note, status, now_kz(), "feed")
 
     # --- the sitemap walk (a backfill --sitemaps) ---
 
@@ -376,10 +390,75 @@ class InformburoSpider(scrapy.Spider):
             self.crawler.stats.inc_value("informburo/not_modified")
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        item = read_article(response, captured_at, listing_published)
+        page = read_page(response) if isinstance(response, TextResponse) else None
+        item = read_article(response, captured_at, listing_published, page=page)
         if isinstance(item, str):
             yield PageError(response.url, "parse", item, response.status, captured_at)
             return
+        if item.views is None and page is not None:
+            try:
+                widget = read_widget(page[0], response.url, VIEWS)
+            except Exception as exc:  # a script no rule foresaw costs the count, never the article
+                widget = f"its script is unreadable ({type(exc).__name__}: {exc})"
+            if isinstance(widget, WidgetRequest) and self.on_base(widget.url):
+                yield self._widget_request(widget, item, response)
+                return
+            if widget is not None:  # a loader script we cannot follow: the empty counter has its reason
+                reason = widget if isinstance(widget, str) else f"its request {widget.url} is not on the site"
+                item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
+        yield item
+
+    def _widget_request(self, widget: WidgetRequest, item: Article, page: Response) -> scrapy.Request:
+        """The follow-up that loads the page's views widget, as the page's script would, carrying the
+        article (stored when the answer, or the failure, arrives). Not archived, not conditional;
+        ahead of new pages so an article is never held for long, and with a short timeout and one
+        retry, so a slow widget costs the count, never the article."""
+        headers = {**widget.headers, "Referer": page.url}
+        cookies = _page_cookies(page)  # a session cookie the token belongs to (Scrapy's own jar is off)
+        if cookies:
+            headers["Cookie"] = cookies
+        meta = {"download_timeout": WIDGET_TIMEOUT, "max_retry_times": 1, "widget": widget.container}
+        common: dict[str, Any] = {
+            "callback": self.parse_widget,
+            "errback": self.widget_failed,
+            "cb_kwargs": {"item": item},
+            "meta": meta,
+            "headers": headers,
+            "priority": WIDGET_PRIORITY,
+            "dont_filter": True,  # one per article page fetched: a re-check must load it again
+        }
+        if widget.method == "POST":
+            return scrapy.FormRequest(widget.url, formdata=list(widget.form), **common)
+        return scrapy.Request(widget.url, **common)
+
+    @relayed
+    def parse_widget(self, response: Response, item: Article) -> Iterator[Any]:
+        """The widget's answer: its number is the article's views; no number, and the field is
+        NULL with the reason. The article is yielded either way."""
+        try:
+            views = widget_views(response.text) if isinstance(response, TextResponse) else None
+            reason = f"the answer holds no number (HTTP {response.status}, {len(response.body)} bytes)"
+        except Exception as exc:  # an answer no rule foresaw: the article is still stored
+            views, reason = None, f"the answer is unreadable ({type(exc).__name__}: {exc})"
+        if views is None:
+            item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
+        else:
+            item.views = views
+            item.sources["views"] = WIDGET
+            item.problems.pop("views", None)
+        yield item
+
+    @relayed
+    def widget_failed(self, failure: Failure) -> Iterator[Any]:
+        """A widget that could not be loaded (an HTTP error, a timeout, a refused request): the
+        article is stored all the same, its views NULL with the reason."""
+        item: Article = failure.request.cb_kwargs["item"]
+        if failure.check(HttpError):
+            reason = f"HTTP {failure.value.response.status}"
+        else:
+            detail = failure.getErrorMessage() or (failure.type.__doc__ or "").strip().split("\n")[0]
+            reason = f"{failure.type.__name__}: {detail}".rstrip(": ")
+        item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
         yield item
 
     def site_url(self, url: str) -> str | None:
@@ -451,13 +530,18 @@ def read_article(
     captured_at: str,
     listing_published: str | None = None,
     parse: Callable[..., Article] = parse_article,
+    page: tuple[Selector, str | None] | None = None,
 ) -> Article | str:
     """An article page as its raw item, or the reason it cannot be read (``page_problem``).
 
-    The page is parsed once. The crawl reads with the current page version; reparse passes the
-    version of the archived page's fetch date as ``parse`` and reads the page the same way.
+    The page is parsed once (``page``: already read by ``read_page``, for a caller that reads it
+    again, as the crawl does for its views widget). The crawl reads with the current page version;
+    reparse passes the version of the archived page's fetch date as ``parse`` and reads the page
+    the same way.
     """
-    selector, charset = read_page(response) if isinstance(response, TextResponse) else (None, None)
+    if page is None and isinstance(response, TextResponse):
+        page = read_page(response)
+    selector, charset = page or (None, None)
     problem = page_problem(response, selector)
     if problem:
         return problem
@@ -556,6 +640,16 @@ def read_page(response: TextResponse) -> tuple[Selector, str | None]:
         return Selector(text=fixed[0], type="html"), fixed[1]
     text, why = read_html(response.body, content_type)
     return Selector(text=text, type="html"), why
+
+
+def _page_cookies(response: Response) -> str | None:
+    """The cookies a page sets, as a ``Cookie`` header (name=value pairs only), for its follow-ups."""
+    pairs = []
+    for value in response.headers.getlist(b"Set-Cookie"):
+        pair = value.decode("latin-1").split(";", 1)[0].strip()
+        if "=" in pair:
+            pairs.append(pair)
+    return "; ".join(pairs) or None
 
 
 def _header(response: Response, name: bytes) -> str | None:
