@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
-from twisted.python.failure import Failure
 
 from crawler.spiders.check import ABSENT, DRIFT, FOUND, MISSING, PARTS, CheckSiteSpider, Row, part_rank
-from jobs.crawl import _one_line_errors, crawl_settings
+from jobs.crawl import crawl_settings, run_spider
 
 #: Set above the command line's priority: whatever ``-s`` says, a check writes nothing.
 NO_WRITES: dict[str, Any] = {
@@ -59,12 +57,7 @@ def check_site_settings(db: str, base_url: str, overrides: dict[str, Any] | None
 
 def run_check(settings: Settings) -> CheckResult:
     """One check in this process (Scrapy's reactor cannot restart: call once per process)."""
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(CheckSiteSpider)
-    _one_line_errors(crawler)
-    failures: list[Failure] = []
-    process.crawl(crawler).addErrback(failures.append)
-    process.start()
+    crawler, failures = run_spider(settings, CheckSiteSpider)
     spider = crawler.spider
     result = CheckResult()
     if isinstance(spider, CheckSiteSpider):

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from scrapy import signals
+from scrapy import Spider, signals
 from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.settings import BaseSettings, Settings
 from twisted.python.failure import Failure
@@ -244,16 +244,27 @@ def _one_line_errors(crawler: Crawler) -> None:
     crawler.signals.connect(install, signal=signals.spider_opened, weak=False)
 
 
-def _crawl(settings: Settings, plan: RunPlan, on_crawler: Callable[[Crawler], None] | None) -> RunOutcome:
+def run_spider(
+    settings: Settings,
+    spider_cls: type[Spider],
+    on_crawler: Callable[[Crawler], None] | None = None,
+    **spider_kwargs: Any,
+) -> tuple[Crawler, list[Failure]]:
+    """Run one spider to its end in this process, its errors logged in one line: (its crawler, the
+    failures of its run). Scrapy's reactor cannot restart: once per process."""
     process = CrawlerProcess(settings)
-    crawler = process.create_crawler(InformburoSpider)
+    crawler = process.create_crawler(spider_cls)
     _one_line_errors(crawler)
     if on_crawler:
         on_crawler(crawler)
     failures: list[Failure] = []
-    deferred = process.crawl(crawler, plan=plan)
-    deferred.addErrback(failures.append)
+    process.crawl(crawler, **spider_kwargs).addErrback(failures.append)
     process.start()
+    return crawler, failures
+
+
+def _crawl(settings: Settings, plan: RunPlan, on_crawler: Callable[[Crawler], None] | None) -> RunOutcome:
+    crawler, failures = run_spider(settings, InformburoSpider, on_crawler, plan=plan)
     try:
         stats = crawler.stats.get_stats()
     except RuntimeError:  # the crawl failed before Scrapy set up its stats
@@ -296,12 +307,7 @@ def run_worker(settings: Settings) -> int:
 
     Exit 0 after a clean stop (its unfinished requests are back on the queue), 1 if it crashed.
     """
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(InformburoSpider)
-    _one_line_errors(crawler)
-    failures: list[Failure] = []
-    process.crawl(crawler).addErrback(failures.append)
-    process.start()
+    _, failures = run_spider(settings, InformburoSpider)
     if failures:
         logger.error("worker stopped: %s: %s", failures[0].type.__name__, failures[0].getErrorMessage())
         return 1

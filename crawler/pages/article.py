@@ -95,7 +95,7 @@ CHROME = ", ".join(sorted(CHROME_TAGS))
 CHROME_NAMES = re.compile(r"logo|brand|site-?name|site-?title|site-header|masthead|navbar|topbar|menu", re.I)
 #: A body shorter than this share of another layer's is a teaser, a summary or a "read also" box.
 BODY_SHARE = 0.5
-#: A site body shorter than this, with no JSON-LD body to compare, is checked against the generic extractor.
+#: A site body shorter than this may be a teaser: it is checked against the generic extractor.
 SHORT_BODY = 400
 #: Two layers' times this close (seconds) name the same instant (a visible time has no seconds).
 SAME_TIME = 120
