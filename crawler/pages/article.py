@@ -412,10 +412,9 @@ class ArticlePage:
             (META, self.meta("article:published_time")),
             (MICRODATA, self._microdata_published()),
         ]
-        read = [(layer, raw, at) for layer, raw in candidates if raw and (at := _instant(raw)) is not None]
-        unread = [
-            f"{layer} {_quote(raw)}" for layer, raw in candidates if raw and raw.strip() and _instant(raw) is None
-        ]
+        parsed = [(layer, raw, _instant(raw)) for layer, raw in candidates if raw and raw.strip()]  # each read once
+        read = [(layer, raw, at) for layer, raw, at in parsed if at is not None]
+        unread = [f"{layer} {_quote(raw)}" for layer, raw, at in parsed if at is None]
         if not read:
             if self.listing_published and _instant(self.listing_published) is not None:
                 if unread:
