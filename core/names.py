@@ -26,3 +26,11 @@ def parse_parts(only: str | None) -> set[str]:
     if unknown or not parts:
         raise ValueError(f"only= takes a comma-separated subset of {', '.join(PARTS)}, not {only!r}")
     return parts
+
+
+def heartbeat_path(db: str) -> str:
+    """The daemon's heartbeat file beside its database (``data/informburo.db`` →
+    ``data/informburo.heartbeat``): JSON ``{"pid", "at", "running"}``, rewritten every few seconds,
+    read by ``informburo check``. A file, not a row: a crawl holds the writer lock for minutes."""
+    stem = db[: -len(".db")] if db.endswith(".db") else db
+    return stem + ".heartbeat"

@@ -293,6 +293,49 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
         WHERE a.url = article_versions.url
           AND article_versions.id = (SELECT max(id) FROM article_versions AS v WHERE v.url = a.url)
           AND a.title = article_versions.title AND a.lead IS article_versions.lead AND a.body = article_versions.body;
+    """,  # 11: monitoring (docs/monitoring.md). Each check of a run (run_id) or across runs (run_id NULL)
+    # and its verdict; an incident is a check failing from its first failure to its recovery, so
+    # one alert goes out when it starts and one when it ends; the daemon's fire times that did
+    # not run as scheduled (skipped: the job was still running; missed: too late to start).
+    """
+    CREATE TABLE monitor_results (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER REFERENCES crawl_runs (id),
+        monitor TEXT NOT NULL,
+        passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+        severity TEXT NOT NULL CHECK (severity IN ('ok', 'warning', 'critical')),
+        detail TEXT NOT NULL,
+        checked_at TEXT NOT NULL
+    );
+    CREATE INDEX monitor_results_run ON monitor_results (run_id);
+    CREATE INDEX monitor_results_monitor ON monitor_results (monitor, id);
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        monitor TEXT NOT NULL,
+        severity TEXT NOT NULL CHECK (severity IN ('warning', 'critical')),
+        detail TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        first_run_id INTEGER REFERENCES crawl_runs (id),
+        last_good_run_id INTEGER REFERENCES crawl_runs (id),
+        failures INTEGER NOT NULL DEFAULT 1,
+        recovered_at TEXT,
+        recovered_run_id INTEGER REFERENCES crawl_runs (id),
+        alerted_at TEXT,
+        recovery_alerted_at TEXT
+    );
+    CREATE UNIQUE INDEX incidents_open ON incidents (monitor) WHERE recovered_at IS NULL;
+    CREATE TABLE scheduler_events (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        fire_time TEXT NOT NULL,
+        event TEXT NOT NULL CHECK (event IN ('skipped', 'missed')),
+        detail TEXT,
+        recorded_at TEXT NOT NULL
+    );
+    CREATE INDEX scheduler_events_job ON scheduler_events (job, fire_time);
+    ALTER TABLE scheduler_jobs ADD COLUMN last_fire_at TEXT;
+    ALTER TABLE scheduler_jobs ADD COLUMN last_started_at TEXT;
+    ALTER TABLE scheduler_jobs ADD COLUMN start_delay REAL;
     """,
 ]
 
