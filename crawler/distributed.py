@@ -48,11 +48,11 @@ from scrapy_redis.scheduler import Scheduler
 
 from core.clock import now_kz
 from core.plan import RunPlan
-from crawler.items import Article, MostReadEntry, PageError, RateQuote
+from crawler.items import Article, MostReadEntry, PageError, RateQuote, Unchanged
 
 logger = logging.getLogger(__name__)
 
-ITEM_CLASSES = {cls.__name__: cls for cls in (Article, MostReadEntry, RateQuote, PageError)}
+ITEM_CLASSES = {cls.__name__: cls for cls in (Article, MostReadEntry, RateQuote, PageError, Unchanged)}
 #: What Redis connection errors look like from redis-py (a restart, a network cut).
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 

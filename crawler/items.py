@@ -78,3 +78,12 @@ class PageError:
     #: The part of the site whose layout this shows has drifted (``most_read``, ``rates``, ``listing``):
     #: a widget missing or found only by its shape, no next listing page. Counted in the run's warning.
     drift: str | None = None
+
+
+@dataclass
+class Unchanged:
+    """A page that answered ``304 Not Modified``: it is as stored at its last full download, so the
+    failures recorded for it since are resolved. Nothing else is written."""
+
+    url: str
+    captured_at: str | None = None

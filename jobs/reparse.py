@@ -28,6 +28,7 @@ It never writes ``article_views``, the snapshots, the HTTP validators or existin
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections import defaultdict
@@ -45,7 +46,7 @@ from core.clock import now_kz
 from core.names import DEFAULT_LOCK_TIMEOUT
 from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
-from crawler.spiders.informburo import read_article
+from crawler.spiders.informburo import WIDGET, page_has_widget, read_article
 from pipelines.normalize import normalize_item
 from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, recorded_lines, worse_than_stored
 from pipelines.validate import Rejected, check_item
@@ -65,6 +66,7 @@ from storage.writes import (
     update_article,
     version_changes,
     version_row,
+    widget_count,
 )
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class Read:
     digest: str | None = None  # its version's content hash
     rejected: Rejected | None = None  # read, but the item broke the contract
     unreadable: str | None = None  # not read at all: the reason
+    widget: bool = False  # its counter is loaded by a script: the count is the one its run's widget answered
 
     @property
     def url(self) -> str:
@@ -133,6 +136,7 @@ def read_page(page: RawPage, seq: int = 0) -> Read:
         if isinstance(item, str):
             read.unreadable = item
             return read
+        read.widget = item.views is None and page_has_widget(response)
         read.item = normalize_item(item)
         check_item(read.item)
         read.row = article_row(vars(read.item), page.fetched_at)
@@ -331,6 +335,10 @@ class Replay:
         if latest is not None:
             assert latest.row is not None
             row = dict(latest.row)
+            loaded = widget_count(self.db, latest.url, latest.page.run_id) if latest.widget else None
+            if row["views"] is None and loaded is not None:  # what the page's widget answered in its run
+                row["views"] = loaded
+                row["sources"] = json.dumps({**json.loads(row["sources"]), "views": WIDGET}, sort_keys=True)
             if row["views"] is None:  # an empty counter never erases a count seen
                 seen = [r.row["views"] for r in history.accepted if r.row and r.row["views"] is not None]
                 row["views"] = article["views"] if article is not None else (seen[-1] if seen else None)

@@ -28,7 +28,7 @@ from twisted.python.failure import Failure
 from core.clock import now_kz
 from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
 from crawler.fields import shared_words
-from crawler.items import Article, MostReadEntry, PageError, RateQuote
+from crawler.items import Article, MostReadEntry, PageError, RateQuote, Unchanged
 from crawler.pages.article import CORE_FIELDS, needed_fallback
 from pipelines.normalize import normalize_item
 from pipelines.validate import Rejected, check_item
@@ -38,6 +38,7 @@ from storage.writes import (
     Batch,
     add_version,
     article_row,
+    drop_validators,
     insert_article,
     latest_version,
     resolve_errors,
@@ -162,12 +163,14 @@ class Store:
                     self._view_point(item.url, item.views, captured_at, "most_read")
             elif isinstance(item, RateQuote):
                 self._snapshot("rates", item, captured_at, ("currency", "buy", "sell"))
+            elif isinstance(item, Unchanged):
+                resolve_errors(self.db, item.url, item.url, captured_at)
             else:
                 raise TypeError(f"unknown item class {type(item).__name__}")
-            if not isinstance(item, PageError):
+            if not isinstance(item, (PageError, Unchanged)):
                 for stage, name, reason in recorded_lines(item):
                     self.record_error(adapter.get("url") or "", stage, f"{name}: {reason}", None, captured_at)
-        if not isinstance(item, PageError):
+        if not isinstance(item, (PageError, Unchanged)):
             self.stored += 1
         self.batch.commit_if_due()
 
@@ -220,6 +223,8 @@ class Store:
             validators = {"url": item.http["url"], "etag": item.http.get("etag")}
             validators |= {"last_modified": item.http.get("last_modified"), "updated_at": captured_at}
             save_validators(self.db, validators)
+        elif item.http.get("url"):  # none sent, or a page whose counter a script loads: always fetched in full
+            drop_validators(self.db, item.http["url"])
 
     def _view_point(self, url: str, views: int, captured_at: str, source: str) -> None:
         if not self.view_points:

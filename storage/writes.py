@@ -109,6 +109,16 @@ def stored_article(db: Database, url: str) -> dict[str, Any] | None:
     return dict(zip([c[0] for c in cursor.description], found, strict=True)) if found else None
 
 
+def widget_count(db: Database, url: str, run_id: int | None) -> int | None:
+    """The view count an article's own page gave in a run (its ``page`` point), for reparse: a count
+    its widget loaded is in no archived page."""
+    if run_id is None:
+        return None
+    sql = "SELECT views FROM article_views WHERE url = ? AND run_id = ? AND source = 'page'"
+    found = db.execute(sql, [url, run_id]).fetchone()
+    return found[0] if found else None
+
+
 def latest_version(db: Database, url: str) -> tuple[int, dict[str, Any] | None]:
     """(how many versions an article has, its latest version's ``VERSION_KEY`` columns or ``None``), in one
     statement: what the store compares a re-crawl with."""
@@ -176,6 +186,12 @@ def resolve_errors(db: Database, url: str, fetched_url: str, resolved_at: str) -
 def save_validators(db: Database, validators: dict[str, Any]) -> None:
     """ETag and Last-Modified of a page's last full download (url, etag, last_modified, updated_at)."""
     _write(db, "UPSERT", "http_validators", validators, key="url")
+
+
+def drop_validators(db: Database, url: str) -> None:
+    """Forget a page's validators: it is fetched in full next time (it sends none now, or its views
+    are loaded by a script a ``304`` would not run)."""
+    db.execute("DELETE FROM http_validators WHERE url = ?", [url])
 
 
 def save_snapshot(db: Database, table: Literal["most_read", "rates"], row: dict[str, Any]) -> None:

@@ -178,16 +178,41 @@ def test_a_recheck_of_an_unchanged_site_downloads_no_article_again(site: Site, d
         first = len(mirror.requests)
         edited = site.articles[2]
         edited["blocks"][0]["html"] = edited["blocks"][0]["text"] = "Правка после публикации."
+        widgets = {site.path_of(a): a for a in site.articles if a.get("views_widget")}
+        for article in widgets.values():
+            article["views"] += 7  # read only by the page's script: the page itself is unchanged
         assert crawl(db, mirror.url, *RECHECK).returncode == 0
         answers = [(path, status) for path, status in mirror.statuses()[first:] if path in articles]
     stored = rows(db, "SELECT url FROM articles")
-    assert len(answers) == len(stored)  # every stored article re-checked once …
-    changed = site.path_of(edited)
-    assert [status for path, status in answers if path != changed] == [304] * (len(stored) - 1)  # … unchanged: no body
-    assert [status for path, status in answers if path == changed] == [200]  # the edited one came in full
+    assert len(answers) == len(stored) and len(widgets) == 3  # every stored article re-checked once …
+    full = {site.path_of(edited), *widgets}
+    assert [status for path, status in answers if path not in full] == [304] * (len(stored) - 4)  # … unchanged
+    assert [status for path, status in answers if path in full] == [200] * 4  # the edited one came in full …
+    # … and the pages whose counter a script loads, so their views are not left as they were
+    for path, article in widgets.items():
+        views = rows(db, "SELECT views FROM article_views WHERE url LIKE ? ORDER BY run_id", ("%" + path,))
+        assert [v["views"] for v in views] == [article["views"] - 7, article["views"]], path
     versions = rows(db, "SELECT count(*) AS n FROM article_versions")[0]["n"]
     assert versions == len(stored) + 1
-    assert rows(db, "SELECT count(*) AS n FROM http_validators")[0]["n"] == len(stored)
+    validators = rows(db, "SELECT url FROM http_validators")
+    assert len(validators) == len(stored) - 3 and not any(v["url"].endswith(tuple(widgets)) for v in validators)
+
+
+@pytest.mark.slow
+def test_a_page_answering_304_after_a_failure_is_no_longer_failing(site: Site, db: Path) -> None:
+    article = next(a for a in site.articles if not a.get("views_widget") and a.get("variant") is None)
+    path = site.path_of(article)
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url).returncode == 0
+        site.faults[path] = "500"
+        assert crawl(db, mirror.url, *RECHECK, "-s", "INFORMBURO_RETRY_BACKOFF=0").returncode == 0
+        failing = "SELECT url FROM crawl_errors WHERE resolved_at IS NULL AND stage = 'fetch'"
+        assert [r["url"] for r in rows(db, failing)] == [mirror.url + path]
+        del site.faults[path]
+        first = len(mirror.requests)
+        assert crawl(db, mirror.url, *RECHECK).returncode == 0
+        assert (path, 304) in mirror.statuses()[first:]
+    assert rows(db, failing) == []  # unchanged since it was stored: resolved, not shown in status forever
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from core.names import STAT_START_FAILED, parse_parts
 from core.plan import RunPlan, Walk
 from crawler.distributed import relayed
 from crawler.fields import canonical_url, section_of
-from crawler.items import Article, PageError
+from crawler.items import Article, PageError, Unchanged
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.article import BODY, TAGS, TITLE, VIEWS
 from crawler.pages.base import css, followed, read_html, redecoded
@@ -386,8 +386,9 @@ class InformburoSpider(scrapy.Spider):
 
     @relayed
     def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
-        if response.status == 304:  # unchanged since our last full download
+        if response.status == 304:  # unchanged since our last full download: as stored, so not failing now
             self.crawler.stats.inc_value("informburo/not_modified")
+            yield Unchanged(response.url, response.meta.get("captured_at") or now_kz())
             return
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
         page = read_page(response) if isinstance(response, TextResponse) else None
@@ -396,56 +397,21 @@ class InformburoSpider(scrapy.Spider):
             yield PageError(response.url, "parse", item, response.status, captured_at)
             return
         if item.views is None and page is not None:
-            try:
-                widget = read_widget(page[0], response.url, VIEWS)
-            except Exception as exc:  # a script no rule foresaw costs the count, never the article
-                widget = f"its script is unreadable ({type(exc).__name__}: {exc})"
-            if isinstance(widget, WidgetRequest) and self.on_base(widget.url):
-                yield self._widget_request(widget, item, response)
+            widget = page_widget(page[0], response.url, self.on_base)
+            if widget is not None:  # a 304 carries no page to load the widget from: its views would go stale
+                item.http = {"url": item.http.get("url")}
+            if isinstance(widget, WidgetRequest):
+                yield widget_follow_up(widget, response, self.parse_widget, self.widget_failed, {"item": item})
                 return
             if widget is not None:  # a loader script we cannot follow: the empty counter has its reason
-                reason = widget if isinstance(widget, str) else f"its request {widget.url} is not on the site"
-                item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
+                item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget}"
         yield item
-
-    def _widget_request(self, widget: WidgetRequest, item: Article, page: Response) -> scrapy.Request:
-        """The follow-up that loads the page's views widget, as the page's script would, carrying the
-        article (stored when the answer, or the failure, arrives). Not archived, not conditional;
-        ahead of new pages so an article is never held for long, and with a short timeout and one
-        retry, so a slow widget costs the count, never the article."""
-        headers = {**widget.headers, "Referer": page.url}
-        cookies = _page_cookies(page)  # a session cookie the token belongs to (Scrapy's own jar is off)
-        if cookies:
-            headers["Cookie"] = cookies
-        meta = {"download_timeout": WIDGET_TIMEOUT, "max_retry_times": 1, "widget": widget.container}
-        common: dict[str, Any] = {
-            "callback": self.parse_widget,
-            "errback": self.widget_failed,
-            "cb_kwargs": {"item": item},
-            "meta": meta,
-            "headers": headers,
-            "priority": WIDGET_PRIORITY,
-            "dont_filter": True,  # one per article page fetched: a re-check must load it again
-        }
-        if widget.method == "POST":
-            return scrapy.FormRequest(widget.url, formdata=list(widget.form), **common)
-        return scrapy.Request(widget.url, **common)
 
     @relayed
     def parse_widget(self, response: Response, item: Article) -> Iterator[Any]:
         """The widget's answer: its number is the article's views; no number, and the field is
         NULL with the reason. The article is yielded either way."""
-        try:
-            views = widget_views(response.text) if isinstance(response, TextResponse) else None
-            reason = f"the answer holds no number (HTTP {response.status}, {len(response.body)} bytes)"
-        except Exception as exc:  # an answer no rule foresaw: the article is still stored
-            views, reason = None, f"the answer is unreadable ({type(exc).__name__}: {exc})"
-        if views is None:
-            item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
-        else:
-            item.views = views
-            item.sources["views"] = WIDGET
-            item.problems.pop("views", None)
+        took_answer(item, response)
         yield item
 
     @relayed
@@ -453,12 +419,7 @@ class InformburoSpider(scrapy.Spider):
         """A widget that could not be loaded (an HTTP error, a timeout, a refused request): the
         article is stored all the same, its views NULL with the reason."""
         item: Article = failure.request.cb_kwargs["item"]
-        if failure.check(HttpError):
-            reason = f"HTTP {failure.value.response.status}"
-        else:
-            detail = failure.getErrorMessage() or (failure.type.__doc__ or "").strip().split("\n")[0]
-            reason = f"{failure.type.__name__}: {detail}".rstrip(": ")
-        item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
+        item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget_failure(failure)}"
         yield item
 
     def site_url(self, url: str) -> str | None:
@@ -640,6 +601,74 @@ def read_page(response: TextResponse) -> tuple[Selector, str | None]:
         return Selector(text=fixed[0], type="html"), fixed[1]
     text, why = read_html(response.body, content_type)
     return Selector(text=text, type="html"), why
+
+
+def page_widget(page: Selector, url: str, on_base: Callable[[str], bool]) -> WidgetRequest | str | None:
+    """The request that loads a page's views widget, as its script would; the reason it cannot be
+    followed (an unreadable script, a loader off the site); ``None`` when the page has no widget."""
+    try:
+        widget = read_widget(page, url, VIEWS)
+    except Exception as exc:  # a script no rule foresaw costs the count, never the article
+        return f"its script is unreadable ({type(exc).__name__}: {exc})"
+    if isinstance(widget, WidgetRequest) and not on_base(widget.url):
+        return f"its request {widget.url} is not on the site"
+    return widget
+
+
+def page_has_widget(response: Response) -> bool:
+    """Does this page load its views counter by script (a widget placeholder, followable or not)?"""
+    page = read_page(response) if isinstance(response, TextResponse) else None
+    return page is not None and page_widget(page[0], response.url, lambda url: True) is not None
+
+
+def widget_follow_up(
+    widget: WidgetRequest, page: Response, callback: Callable[..., Any], errback: Callable[..., Any], kwargs: dict
+) -> scrapy.Request:
+    """The follow-up that loads the page's views widget, as the page's script would (its method,
+    form, token and the page's cookies). Not archived, not conditional; ahead of new pages so an
+    article is never held for long, and with a short timeout and one retry, so a slow widget costs
+    the count, never the article."""
+    headers = {**widget.headers, "Referer": page.url}
+    cookies = _page_cookies(page)  # a session cookie the token belongs to (Scrapy's own jar is off)
+    if cookies:
+        headers["Cookie"] = cookies
+    meta = {"download_timeout": WIDGET_TIMEOUT, "max_retry_times": 1, "widget": widget.container}
+    common: dict[str, Any] = {
+        "callback": callback,
+        "errback": errback,
+        "cb_kwargs": kwargs,
+        "meta": meta,
+        "headers": headers,
+        "priority": WIDGET_PRIORITY,
+        "dont_filter": True,  # one per article page fetched: a re-check must load it again
+    }
+    if widget.method == "POST":
+        return scrapy.FormRequest(widget.url, formdata=list(widget.form), **common)
+    return scrapy.Request(widget.url, **common)
+
+
+def took_answer(item: Article, response: Response) -> None:
+    """The widget's answer into the article: its number as ``views`` (layer ``widget``), or the
+    reason it holds none."""
+    try:
+        views = widget_views(response.text) if isinstance(response, TextResponse) else None
+        reason = f"the answer holds no number (HTTP {response.status}, {len(response.body)} bytes)"
+    except Exception as exc:  # an answer no rule foresaw: the article is still stored
+        views, reason = None, f"the answer is unreadable ({type(exc).__name__}: {exc})"
+    if views is None:
+        item.problems["views"] = f"widget {WIDGET_PATH} failed: {reason}"
+    else:
+        item.views = views
+        item.sources["views"] = WIDGET
+        item.problems.pop("views", None)
+
+
+def widget_failure(failure: Failure) -> str:
+    """Why a widget's request got no answer, in a few words."""
+    if failure.check(HttpError):
+        return f"HTTP {failure.value.response.status}"
+    detail = failure.getErrorMessage() or (failure.type.__doc__ or "").strip().split("\n")[0]
+    return f"{failure.type.__name__}: {detail}".rstrip(": ")
 
 
 def _page_cookies(response: Response) -> str | None:
