@@ -190,3 +190,23 @@ def test_check_site_says_when_the_sidebar_markup_changed(site: Site, tmp_path: P
     assert "drift" in last and "home most-read sidebar (shape)" in last and "home rates (shape)" in last
     assert list(tmp_path.iterdir()) == []
     assert paths[0] == "/robots.txt"
+
+
+@pytest.mark.slow
+def test_check_site_loads_each_articles_views_widget_as_the_crawl_does(site: Site, tmp_path: Path) -> None:
+    for article in site.articles:  # as on the live site: every counter loaded by its script
+        if isinstance(article.get("views"), int):
+            article["views_widget"] = article.get("views_widget") or "post"
+    with MirrorServer(site) as server:
+        result = check_site(server.url, tmp_path)
+        widget_calls = server.statuses("/arrilot/load-widget")
+        site.faults["/arrilot/load-widget"] = "500"
+        failed = check_site(server.url, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = table(result.stdout)
+    for n in (1, 2, 3):
+        views = row(rows, f"article {n}", "views")
+        assert (views.found, views.layer) == (FOUND, "widget") and re.search(r"\d", views.detail), views
+    assert len(widget_calls) == 3 and all(status == 200 for _, status in widget_calls)
+    views = row(table(failed.stdout), "article 1", "views")
+    assert views.layer == "-" and "widget /arrilot/load-widget failed: HTTP 500" in views.detail, views

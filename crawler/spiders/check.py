@@ -33,7 +33,20 @@ from crawler.pages.feed import feed_links, parse_feed
 from crawler.pages.listing import REL_NEXT, ListingEntry, ListingPage
 from crawler.pages.sidebar import SHAPE, Widget
 from crawler.pages.sitemap import INDEX, SitemapEntry, SitemapPage, parse_sitemap, sitemaps_in_robots
-from crawler.spiders.informburo import FEED_PATHS, LISTING_PATH, ROBOTS_PATH, SITEMAP_PATH, read_article, read_page
+from crawler.pages.widget import WidgetRequest
+from crawler.spiders.informburo import (
+    FEED_PATHS,
+    LISTING_PATH,
+    ROBOTS_PATH,
+    SITEMAP_PATH,
+    WIDGET_PATH,
+    page_widget,
+    read_article,
+    read_page,
+    took_answer,
+    widget_failure,
+    widget_follow_up,
+)
 
 #: What a row says of its part: found by the site's own means; found, but only by a fallback
 #: (layout drift); not found although the contract wants it; an optional field the page lacks.
@@ -363,8 +376,29 @@ class CheckSiteSpider(scrapy.Spider):
             entry.url, callback=self.parse_article, errback=self.article_failed, cb_kwargs=kwargs, dont_filter=True
         )
 
-    def parse_article(self, response: Response, part: str, listed: str | None) -> None:
-        self.rows.extend(article_rows(part, response.url, read_article(response, now_kz(), listed)))
+    def parse_article(self, response: Response, part: str, listed: str | None) -> Iterator[scrapy.Request]:
+        """An article's fields, its views loaded by the page's widget as the crawl loads them."""
+        page = read_page(response) if isinstance(response, TextResponse) else None
+        item = read_article(response, now_kz(), listed, page=page)
+        if isinstance(item, Article) and item.views is None and page is not None:
+            widget = page_widget(page[0], response.url, self._on_base)
+            if isinstance(widget, WidgetRequest):
+                kwargs = {"part": part, "item": item}
+                yield widget_follow_up(widget, response, self.parse_widget, self.widget_failed, kwargs)
+                return
+            if widget is not None:
+                item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget}"
+        self.rows.extend(article_rows(part, response.url, item))
+
+    def parse_widget(self, response: Response, part: str, item: Article) -> None:
+        took_answer(item, response)
+        self.rows.extend(article_rows(part, item.http.get("url") or item.url, item))
+
+    def widget_failed(self, failure: Failure) -> None:
+        self._failed(failure)
+        part, item = failure.request.cb_kwargs["part"], failure.request.cb_kwargs["item"]
+        item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget_failure(failure)}"
+        self.rows.extend(article_rows(part, item.http.get("url") or item.url, item))
 
     def article_failed(self, failure: Failure) -> Iterator[scrapy.Request]:
         self._failed(failure)
