@@ -133,8 +133,8 @@ class MirrorServer:
             return 200, *sitemap
         if path == "/":
             return 200, *encode_page(None, with_feed_links(render_home(self.site), self.feed_links))
-        if path == "/novosti":
-            page_arg = parse_qs(parts.query).get("page", ["1"])[0]
+        if path == "/novosti" or (self.site.pagination == "path" and path.startswith("/novosti/page/")):
+            page_arg = path.rsplit("/", 1)[1] if "/page/" in path else parse_qs(parts.query).get("page", ["1"])[0]
             page = int(page_arg) if page_arg.isdigit() else 0
             html = render_listing(self.site, page)
             if html is not None:

@@ -84,6 +84,8 @@ class Site:
     feed: str = "ok"
     #: Paths served but left out of the listing and the feed (a page the listing moved past).
     unlisted: set[str] = field(default_factory=set)
+    #: How listing pages link each other: ``query`` (``/novosti?page=N``) or ``path`` (``/novosti/page/N``).
+    pagination: str = "query"
     #: Path → fault name (mirror/faults.py): tests make chosen pages answer badly.
     faults: dict[str, str] = field(default_factory=dict)
     #: A second most-read list and a second rates table after the first ones (a template that
@@ -216,10 +218,21 @@ def _page(title: str, main: str, site: Site, *, lang: str = "ru", head: str = ""
 
 
 def render_home(site: Site) -> str:
+    """The home page: the featured cards as the live site draws them (a picture, the title over it in
+    ``.uk-overlay-primary``), a "Показать больше" button whose script loads more, and the widgets."""
     cards = "\n".join(
-        f'    <div class="card"><a href="{site.path_of(a)}">{escape(a["title"])}</a></div>' for a in site.articles[:5]
+        f'    <div class="uk-inline uk-light"><a href="{site.path_of(a)}"><img data-src="{escape(a.get("image") or "")}"'
+        f' alt=""></a><div class="uk-overlay-primary uk-position-bottom"><a href="{site.path_of(a)}">'
+        f"{escape(a['title'])}</a></div></div>"
+        for a in site.articles[:5]
     )
-    return _page("Новости Казахстана", f"    <h2>Главное</h2>\n{cards}", site)
+    more = (
+        '    <button class="uk-button uk-button-default" data-page="2" onclick="loadMore(this)">Показать больше</button>'
+        '<script>function loadMore(b){$.get("/novosti?page="+b.dataset.page,function(h){$(b).before(h)})}</script>'
+    )
+    return _page(
+        "Новости Казахстана", f'    <h2>Главное</h2>\n    <div class="uk-grid">\n{cards}\n    </div>\n{more}', site
+    )
 
 
 def render_listing(site: Site, page: int) -> str | None:
@@ -245,16 +258,24 @@ def render_listing(site: Site, page: int) -> str | None:
     items += listing_items(site, chunk)
     last = site.listing_pages
     pages = " ".join(
-        f"<span>{n}</span>" if n == page else f'<a href="/novosti?page={n}">{n}</a>' for n in range(1, last + 1)
+        f"<span>{n}</span>" if n == page else f'<a href="{listing_href(site, n)}">{n}</a>' for n in range(1, last + 1)
     )
-    after = f' <a href="/novosti?page={page + 1}">Следующая страница</a>' if page < last else ""
-    head = f'  <link rel="next" href="/novosti?page={page + 1}">\n' if page < last else ""
+    after = f' <a href="{listing_href(site, page + 1)}">Следующая страница</a>' if page < last else ""
+    head = f'  <link rel="next" href="{listing_href(site, page + 1)}">\n' if page < last else ""
     main = f"""    <h1>Новости</h1>
     <ul class="uk-nav uk-nav-default">
 {chr(10).join(items)}
     </ul>
     <div class="news-more">{pages}{after}</div>"""
     return _page("Новости", main, site, head=head)
+
+
+def listing_href(site: Site, page: int) -> str:
+    """Listing page ``page`` as the site links it: ``/novosti?page=N``, or ``/novosti/page/N`` when
+    ``site.pagination`` is ``"path"`` (a redesign's form the crawl must follow by ``rel=next``)."""
+    if site.pagination == "path":
+        return f"/novosti/page/{page}" if page > 1 else "/novosti"
+    return f"/novosti?page={page}"
 
 
 def listing_items(site: Site, chunk: list[dict[str, Any]]) -> list[str]:

@@ -162,6 +162,7 @@ def test_check_site_on_the_mirror_finds_every_part_by_the_site(mirror: MirrorSer
             assert (row(rows, f"article {n}", field).found, row(rows, f"article {n}", field).layer) == (FOUND, "site")
     assert row(rows, "home", "most-read sidebar").layer == "site"
     assert row(rows, "home", "rates").layer == "site"
+    assert row(rows, "home", "cards").found == FOUND and row(rows, "home", "cards").detail.startswith("5 articles")
     assert row(rows, "sitemap", "article URLs").found == FOUND
     assert result.stdout.strip().splitlines()[-1].startswith("check-site: OK")
     # Nothing written where it ran: no database, lock file, archive or data directory.

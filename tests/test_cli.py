@@ -63,9 +63,11 @@ def test_status_lists_the_runs(site: Site, mirror: MirrorServer, db: Path) -> No
     assert result.returncode == 0
     assert f"{articles} articles, 10 most-read rows, 3 rate rows" in result.stdout
     run_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("1 "))
-    # robots.txt, home, the RSS feed, three listing pages and the articles; every item stored.
-    fallback = fallback_pages(site)
-    assert run_line.split()[3:] == ["ok", str(articles + 6), str(articles + 13), "0", "0", f"{fallback}/{articles}"]
+    # robots.txt, home, the RSS feed, three listing pages, the articles and the answers of the views
+    # widgets three of them load by script; every item stored.
+    fallback, widgets = fallback_pages(site), sum(bool(a.get("views_widget")) for a in site.articles)
+    pages = articles + 6 + widgets
+    assert run_line.split()[3:] == ["ok", str(pages), str(articles + 13), "0", "0", f"{fallback}/{articles}"]
     assert "WARNING" not in result.stdout
 
 

@@ -467,3 +467,19 @@ def test_widgets_the_selectors_miss_are_read_by_their_shape_and_the_run_says_it_
     assert "currency rates:" in run["warning"]
     status = informburo("status", "--db", str(db))
     assert "WARNING run 1: layout drift: most-read sidebar" in status.stdout
+
+
+def test_sidebar_counters_moved_to_a_script_are_null_and_the_run_says_it_drifted(site: Site, db: Path) -> None:
+    """The sidebar's view counters filled by a script, as the article's are on the live site: the
+    entries are stored with views NULL (the script's text is never read as a number), and the run's
+    warning names the sidebar, with no error counted."""
+    site.faults["/"] = "scripted-counters"
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url, "--only", "most_read").returncode == 0
+    entries = rows(db, "SELECT rank, views, comments FROM most_read ORDER BY rank")
+    assert len(entries) == len(site.most_read) and all(e["views"] is None for e in entries)
+    assert all(e["comments"] is not None for e in entries)  # only the views moved
+    (run,) = rows(db, "SELECT status, errors, warning FROM crawl_runs")
+    assert (run["status"], run["errors"]) == ("ok", 0), run
+    assert "most-read sidebar: 10 of the sidebar's counters are loaded by a script" in run["warning"]
+    assert rows(db, "SELECT count(*) AS n FROM crawl_errors WHERE reason LIKE '%not a counter%'") == [{"n": 0}]

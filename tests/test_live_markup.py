@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from crawler.fields import KZ_TZ, canonical_url, section_of
 from crawler.pages import parse_article, parse_listing
+from crawler.pages.listing import home_cards
 from crawler.pages.dispatch import page_types
+from mirror.server import MirrorServer
 from mirror.site import AMP, LIVE_NOISE, Site, body_text, render_article, render_listing
 from pipelines.normalize import normalize_item
 from pipelines.preview import parse_page
 from pipelines.validate import check_item
+from tests.conftest import crawl, rows
 from tests.record import PAGES
+from tests.test_end_to_end import expected_articles
 
 BASE = "https://informburo.kz"
 NOW = datetime(2026, 1, 16, 15, 0, tzinfo=KZ_TZ)
@@ -221,6 +226,59 @@ def test_the_live_listing_saved_page_pagination() -> None:
     assert page.next_page == BASE + "/novosti?page=3"
     assert page.pages == [BASE + "/novosti?page=3", BASE + "/novosti?page=4"]
     assert [e.published_at for e in page.entries][-1] == "2022-05-21T09:00:00+06:00"
+
+
+@pytest.mark.parametrize(
+    ("after", "next_page"),
+    [
+        ('<a href="/novosti/page/1">1</a> <a href="/novosti/page/3">3</a>', "/novosti/page/3"),  # /page/N links
+        ('<a rel="next" href="/novosti/archive?from=2026-01-10">Ранее</a>', "/novosti/archive?from=2026-01-10"),
+        ('<a href="/tags/ktk/page/3">3</a>', None),  # another listing's
+    ],
+)
+def test_a_next_page_in_another_form_is_the_one_the_site_names(after: str, next_page: str | None) -> None:
+    page = parse_listing(listing(LIVE_ENTRY, after=after), BASE + "/novosti/page/2", NOW)
+    assert page.next_page == (BASE + next_page if next_page else None)
+    assert not any("tags" in p for p in page.pages)
+
+
+@pytest.mark.slow
+def test_the_crawl_walks_a_listing_paged_by_path_by_its_rel_next(site: Site, db: Path) -> None:
+    site.pagination = "path"  # /novosti/page/N: no ?page= link anywhere
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url, "--only", "articles").returncode == 0
+        paths = mirror.paths()
+    walked = [p for p in paths if p.startswith("/novosti/page/")]
+    assert walked == [f"/novosti/page/{n}" for n in range(2, site.listing_pages + 1)] and "?page=" not in str(paths)
+    assert rows(db, "SELECT count(*) AS n FROM articles")[0]["n"] == len(expected_articles(site))
+    assert rows(db, "SELECT warning FROM crawl_runs") == [{"warning": None}]  # the last page is no drift
+
+
+def test_the_home_pages_cards_give_their_articles_once_each() -> None:
+    home = (
+        '<div class="uk-inline"><a href="/novosti/a"><img data-src="/storage/photos/1/main/a.jpg"></a>'
+        '<div class="uk-overlay-primary uk-position-bottom"><a href="/novosti/a">Первая история</a></div></div>'
+        '<div class="uk-inline"><div class="uk-overlay-primary"><span class="tag">#КТК</span>'
+        '<a href="/stati/b?utm_source=main">Вторая <b>история</b></a></div></div>'
+        '<div class="uk-overlay-primary"><a href="/novosti/a">Первая история</a></div>'  # the same story again
+        '<button onclick="loadMore(this)">Показать больше</button>'
+    )
+    cards = home_cards(listing(home), BASE + "/")
+    assert [(c.url, c.title) for c in cards] == [
+        (BASE + "/novosti/a", "Первая история"),
+        (BASE + "/stati/b?utm_source=main", "Вторая"),  # the link's own text; the spider canonicalises the URL
+    ]
+    assert home_cards(listing(LIVE_ENTRY), BASE + "/") == []  # no card: nothing
+
+
+@pytest.mark.slow
+def test_an_article_only_the_home_pages_cards_show_is_collected(site: Site, db: Path) -> None:
+    featured = site.articles[1]
+    site.unlisted.add(site.path_of(featured))  # in no listing page and no feed: only in a home card
+    with MirrorServer(site) as mirror:
+        assert crawl(db, mirror.url, "--only", "articles").returncode == 0
+        url = mirror.url + site.path_of(featured)
+    assert rows(db, "SELECT title FROM articles WHERE url = ?", (url,)) == [{"title": featured["title"]}]
 
 
 def test_a_last_page_has_no_next_page() -> None:

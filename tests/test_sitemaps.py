@@ -266,16 +266,25 @@ def test_the_crawl_reads_the_feed_the_home_page_names_else_the_known_paths(site:
     cases = {
         "named": {"feed_links": ("/feeds/main.rss",), "feed_paths": ("/feeds/main.rss",)},
         "fallback": {"feed_links": (), "feed_paths": ("/rss/pubsubhubbub-feed.xml",)},
+        "named but gone": {"feed_links": ("/feeds/main.rss",), "feed_paths": ("/rss/pubsubhubbub-feed.xml",)},
     }
     fed = {site.path_of(a) for a in site.articles[:FEED_SIZE] if not site.path_of(a).startswith(DISALLOWED)}
     answers: dict[str, list[tuple[str, int]]] = {}
     for name, options in cases.items():
         with MirrorServer(site, **options) as mirror:
-            result = crawl(tmp_path / f"{name}.db", mirror.url, "--only", "articles", "--max-pages", "1")
+            result = crawl(
+                tmp_path / f"{name.replace(' ', '-')}.db", mirror.url, "--only", "articles", "--max-pages", "1"
+            )
             assert result.returncode == 0, result.stderr
             answers[name] = [(p, status) for p, status in mirror.statuses() if "rss" in p]
-        stored = {r["url"].removeprefix(mirror.url) for r in rows(tmp_path / f"{name}.db", "SELECT url FROM articles")}
+        stored = {
+            r["url"].removeprefix(mirror.url)
+            for r in rows(tmp_path / f"{name.replace(' ', '-')}.db", "SELECT url FROM articles")
+        }
         assert fed <= stored, name  # every article of the feed, beyond the listing's first page
     assert answers["named"] == [("/feeds/main.rss", 200)]  # the named feed, and no guessing at the known paths
     # none named: the newest known path first, then the old one
     assert answers["fallback"] == [("/xml/rss.xml", 404), ("/rss/pubsubhubbub-feed.xml", 200)]
+    # the named feed gone: the known paths, as when none is named
+    gone = [("/feeds/main.rss", 404), ("/xml/rss.xml", 404), ("/rss/pubsubhubbub-feed.xml", 200)]
+    assert answers["named but gone"] == gone

@@ -73,10 +73,14 @@ def as_selector(page: str | bytes | Selector) -> Selector:
     return Selector(text=page, type="html")
 
 
+#: Elements whose content no reader sees: a counter loaded by script holds only its script.
+UNSEEN = frozenset({"script", "style", "template"})
+
+
 def element_text(el: etree._Element, skip: set[etree._Element] | frozenset[etree._Element] = frozenset()) -> str:
     """The text a reader sees in an element: inline markup flattened, ``<br>`` as a space.
 
-    Children in ``skip`` (noise such as an inline script) are left out; their tail text stays.
+    Children in ``skip`` (noise) and scripts, styles and templates are left out; their tail text stays.
     A walk with its own stack, not recursion: a page may nest inline tags thousands deep,
     past Python's recursion limit, and its text must still be read.
     """
@@ -92,7 +96,7 @@ def element_text(el: etree._Element, skip: set[etree._Element] | frozenset[etree
             if stack:
                 parts.append(node.tail or "")
             continue
-        if isinstance(child.tag, str) and child not in skip:  # not a comment, not noise
+        if isinstance(child.tag, str) and child not in skip and child.tag not in UNSEEN:  # not a comment, not noise
             if child.tag == "br":
                 parts.append(" ")
             elif len(child):  # inline markup inside: walk into it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -12,6 +13,8 @@ from parsel import Selector
 from crawler.fields import clean_text, listing_datetime, on_site
 from crawler.pages.base import as_selector, element_text, has_class
 
+#: A page link in the path rather than the query (``/novosti/page/2``).
+PATH_PAGE = re.compile(r"/page/(\d+)$")
 MAIN = f"//div[{has_class('uk-width-2-3@m')}]"
 FEED_ITEMS = f"{MAIN}//ul[{has_class('uk-nav')} and {has_class('uk-nav-default')}]/li"
 HEADING = f".//h2[{has_class('date-heading')}]"
@@ -75,6 +78,23 @@ def parse_listing(page: str | bytes | Selector, url: str, now: datetime | None =
     return ListingPage(entries=list(entries.values()), pages=pages, next_page=next_page)
 
 
+#: The home page's featured cards (live: ``.uk-overlay-primary`` over each card's picture).
+CARDS = f"//*[{has_class('uk-overlay-primary')}]"
+
+
+def home_cards(page: str | bytes | Selector, url: str) -> list[ListingEntry]:
+    """The articles the home page features in its cards, each once, in page order: a way to find the
+    newest stories besides the listing and the feed (the cards carry no date). The rest of the home
+    page ("Показать больше") is loaded by a script the crawl does not run: the listing holds it."""
+    found: dict[str, ListingEntry] = {}
+    for card in as_selector(page).xpath(CARDS):
+        link = next((a for a in card.root.iter("a") if a.get("href") and _own_text(a)), None)
+        absolute = _absolute(url, link.get("href")) if link is not None else None
+        if absolute is not None and absolute not in found:
+            found[absolute] = ListingEntry(absolute, None, _own_text(link))
+    return list(found.values())
+
+
 def _title_link(li: etree._Element) -> etree._Element | None:
     """The entry's title link: the first link in its text column; without one, the first link with
     text of its own (a thumbnail link holds only an image)."""
@@ -104,9 +124,14 @@ def _pagination(sel: Selector, url: str) -> tuple[list[str], str | None]:
 
 
 def _page_link(link: str, url: str) -> bool:
-    """Is ``link`` a ``?page=N`` link to the listing at ``url`` (its site, its path)?"""
-    same_path = urlsplit(link).path.rstrip("/") == urlsplit(url).path.rstrip("/")
+    """Is ``link`` a page link (``?page=N`` or ``/page/N``) to the listing at ``url`` (its site, its path)?"""
+    same_path = _listing_path(link) == _listing_path(url)
     return same_path and on_site(link, url) and _page_number(link) is not None
+
+
+def _listing_path(url: str) -> str:
+    """The listing a page link belongs to: its path without a trailing ``/page/N``."""
+    return PATH_PAGE.sub("", urlsplit(url).path.rstrip("/"))
 
 
 def _absolute(url: str, href: str | None) -> str | None:
@@ -120,7 +145,10 @@ def _absolute(url: str, href: str | None) -> str | None:
 
 
 def _page_number(url: str) -> int | None:
-    """``N`` of a ``?page=N`` link; ``None`` without one (or with a number no listing reaches)."""
+    """``N`` of a ``?page=N`` or ``/page/N`` link; ``None`` without one (or with a number no listing reaches)."""
     values = parse_qs(urlsplit(url).query).get("page")
     value = values[0].strip() if values else ""
+    if not value:  # the other common form: /novosti/page/N
+        found = PATH_PAGE.search(urlsplit(url).path.rstrip("/"))
+        value = found[1] if found else ""
     return int(value) if value.isdigit() and len(value) <= 9 else None

@@ -48,11 +48,13 @@ class Widget(list[T]):
         problems: Iterable[str] = (),
         layer: str | None = None,
         notes: Iterable[str] = (),
+        drift: Iterable[str] = (),
     ) -> None:
         super().__init__(items)
         self.problems: list[str] = list(problems)
         self.layer = layer
         self.notes: list[str] = list(notes)
+        self.drift: list[str] = list(drift)  # the block was found, but part of it moved (counters to a script)
 
 
 B = TypeVar("B")
@@ -98,7 +100,9 @@ def parse_most_read(page: str | bytes | Selector, url: str, captured_at: str | N
         if rank is not None:
             taken[rank] = entry
         entries.append(entry)
-    return Widget(entries, problems, SITE)
+    scripted = sum(_scripted(li, q) for li in css(ENTRY)(blocks[0]) for q in (VIEWS, COMMENTS, REACTIONS))
+    drift = [f"{scripted} of the sidebar's counters are loaded by a script on the page (not followed): stored NULL"]
+    return Widget(entries, problems, SITE, drift=drift if scripted else ())
 
 
 def _by_shape(root: etree._Element, url: str, captured_at: str | None) -> Widget[MostReadEntry]:
@@ -137,6 +141,12 @@ def _entry(li: etree._Element, url: str, captured_at: str | None) -> MostReadEnt
         reactions=first_text(li, REACTIONS),
         captured_at=captured_at,
     )
+
+
+def _scripted(li: etree._Element, query: str) -> bool:
+    """Is this counter a placeholder a script fills (a script inside, no text of its own)?"""
+    found = css(query)(li)
+    return bool(found) and bool(found[0].xpath(".//script")) and not clean_text(element_text(found[0]))
 
 
 def _site_url(href: str | None, url: str) -> str | None:

@@ -30,7 +30,7 @@ from crawler.items import Article, MostReadEntry, RateQuote
 from crawler.pages import parse_listing, parse_most_read, parse_rates
 from crawler.pages.article import CORE_FIELDS, SITE
 from crawler.pages.feed import feed_links, parse_feed
-from crawler.pages.listing import REL_NEXT, ListingEntry, ListingPage
+from crawler.pages.listing import REL_NEXT, ListingEntry, ListingPage, home_cards
 from crawler.pages.sidebar import SHAPE, Widget
 from crawler.pages.sitemap import INDEX, SitemapEntry, SitemapPage, parse_sitemap, sitemaps_in_robots
 from crawler.pages.widget import WidgetRequest
@@ -135,6 +135,13 @@ def most_read_row(widget: Widget[MostReadEntry]) -> Row:
 def rates_row(widget: Widget[RateQuote]) -> Row:
     quotes = ", ".join(f"{currency_code(q.currency)} {q.buy}/{q.sell}" for q in widget)
     return widget_row("rates", widget, f"{len(widget)} currencies: {quotes}")
+
+
+def cards_row(cards: Sequence[ListingEntry]) -> Row:
+    """The home page's featured cards: a way to find stories besides the listing and the feed."""
+    if not cards:
+        return Row("home", "cards", ABSENT, "", "no .uk-overlay-primary card linking an article of the site")
+    return Row("home", "cards", FOUND, SITE, f"{len(cards)} articles featured; first: {short(cards[0].title, 40)}")
 
 
 def feeds_named_row(named: Sequence[str]) -> Row:
@@ -309,6 +316,7 @@ class CheckSiteSpider(scrapy.Spider):
             self.rows.append(Row("home", "fetched", FOUND, "", f"HTTP {response.status}"))
             self.rows.append(most_read_row(parse_most_read(selector, response.url, captured_at)))
             self.rows.append(rates_row(parse_rates(selector, response.url, captured_at)))
+            self.rows.append(cards_row([e for e in home_cards(selector, response.url) if self._site_url(e.url)]))
             named = [u for u in (self._site_url(f) for f in feed_links(selector, response.url)) if u]
         else:
             self.rows.append(Row("home", "fetched", MISSING, "", "not an HTML page"))

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import scrapy
 from parsel import Selector
@@ -27,7 +27,7 @@ from crawler.pages import parse_article, parse_listing, parse_most_read, parse_r
 from crawler.pages.article import BODY, TAGS, TITLE, VIEWS
 from crawler.pages.base import css, followed, read_html, redecoded
 from crawler.pages.feed import feed_links, parse_feed
-from crawler.pages.listing import ListingEntry
+from crawler.pages.listing import ListingEntry, home_cards
 from crawler.pages.sidebar import SHAPE
 from crawler.pages.sitemap import INDEX, SitemapEntry, older_than, parse_sitemap, sitemaps_in_robots
 from crawler.pages.widget import WidgetRequest, read_widget, widget_views
@@ -142,8 +142,9 @@ class InformburoSpider(scrapy.Spider):
             stored = [ListingEntry(url) for url in seed["recheck"] if self.is_article_url(url)]
             yield from self._article_requests(stored, validators)
 
-    def _listing_request(self, page: int, walk: dict[str, Any]) -> scrapy.Request:
-        url = f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
+    def _listing_request(self, page: int, walk: dict[str, Any], url: str | None = None) -> scrapy.Request:
+        """Listing page ``page``: at the URL the page before named for it, else ``/novosti?page=N``."""
+        url = url or f"{self.base_url}{LISTING_PATH}" + (f"?page={page}" if page > 1 else "")
         return scrapy.Request(
             url,
             callback=self.parse_listing,
@@ -171,7 +172,12 @@ class InformburoSpider(scrapy.Spider):
             drifted = part if getattr(items, "layer", None) == SHAPE else None  # read by its shape, not its markup
             for note in getattr(items, "notes", ()):
                 yield PageError(response.url, "layers", note, status, captured_at, drifted)
+            for moved in getattr(items, "drift", ()):  # found, but part of it moved: no error, a drift
+                yield PageError(response.url, "drift", moved, status, captured_at, part)
             yield from items
+        if response.meta.get("feeds") and isinstance(response, TextResponse):  # an articles run: its cards too
+            cards = self.site_entries(home_cards(response.selector, response.url))
+            yield from self._article_requests([e for e in cards if e.url not in self.known_urls])
         if response.meta.get("feeds"):
             named = feed_links(response.selector, response.url) if isinstance(response, TextResponse) else []
             yield from self._feed_requests([url for url in map(self.site_url, named) if url and self.on_base(url)])
@@ -191,13 +197,14 @@ class InformburoSpider(scrapy.Spider):
 
     def _feed_requests(self, named: list[str]) -> Iterator[scrapy.Request]:
         """The feeds the home page names (``<link rel="alternate">``), or, when it names none, the
-        first of the known paths, the others to try in turn if it is missing or unreadable."""
-        if named:
-            for url in named:
-                yield self._feed_request(url, [])
+        first of the known paths, the others to try in turn if it is missing or unreadable (as after
+        the first named one)."""
+        known = [f"{self.base_url}{path}" for path in FEED_PATHS]
+        if named:  # each is read; when the first fails, the known paths it did not name are tried
+            for n, url in enumerate(named):
+                yield self._feed_request(url, [] if n else [k for k in known if k not in named])
             return
         self.logger.info("The home page names no feed: trying %s", ", ".join(FEED_PATHS))
-        known = [f"{self.base_url}{path}" for path in FEED_PATHS]
         yield self._feed_request(known[0], known[1:])
 
     def _feed_request(self, url: str, fallbacks: list[str]) -> scrapy.Request:
@@ -228,8 +235,9 @@ class InformburoSpider(scrapy.Spider):
         if until and any(e.published_at and e.published_at < until for e in articles):
             self.logger.info("Listing page %s reaches back past %s: stopping here", page, until)
             return
-        if page < walk.max_pages and any(_page_number(u) == page + 1 for u in listing.pages):
-            yield self._listing_request(page + 1, response.meta["walk"])
+        following = listing.next_page  # rel=next as the site states it, else its ?page=N+1 link
+        if page < walk.max_pages and following and self.on_base(following):
+            yield self._listing_request(page + 1, response.meta["walk"], following)
         elif page < walk.max_pages and not listing.pages:  # the last page still links the ones before it
             reason = f"no link to listing page {page + 1} (rel=next or ?page={page + 1}): the walk stops at page {page}"
             yield PageError(response.url, "parse", reason, response.status, now_kz(), "listing")
@@ -684,8 +692,3 @@ def _page_cookies(response: Response) -> str | None:
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def _page_number(url: str) -> int | None:
-    values = parse_qs(urlsplit(url).query).get("page")
-    return int(values[0]) if values and values[0].isdigit() else None
