@@ -1,0 +1,1 @@
+"""Monitoring (docs/monitoring.md): monitors of each run, checks across runs, incidents and their alerts."""
