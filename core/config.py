@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from core.alerts import AlertsConfig, AlertsConfigError, alerts_from_environment, parse_alerts
 from core.clock import KZ_TZ
 from core.names import DEFAULT_BASE_URL, DEFAULT_DB
 
@@ -42,6 +44,7 @@ _JOB_KEYS = {"task", "trigger", "jitter", "misfire_grace_time", "settings"}
 _TOP_KEYS = {
     "db", "base_url", "contact_url", "run_timeout", "grace_period", "log_file",
     "download_delay", "concurrent_requests_per_host", "settings", "jobs", "redis_url", "redis_prefix",
+    "monitors", "alerts",
 }  # fmt: skip
 #: Top-level keys whose value is text (the numbers and tables are checked one by one).
 _TEXT_KEYS = ("db", "base_url", "contact_url", "log_file", "redis_url", "redis_prefix")
@@ -50,6 +53,159 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 class ConfigError(ValueError):
     """Bad usage or configuration: the command says so in one line and exits 2, before it touches anything."""
+
+
+#: Every monitor of a run (monitoring/monitors.py) and check across runs (monitoring/checks.py), by name:
+#: what ``[monitors] disabled`` may name. docs/monitoring.md says what each one means.
+RUN_MONITORS = ("run_failed", "page_errors", "rejects", "coverage", "drift", "sidebar", "rates", "finish_reason")
+CHECKS = (
+    "quiet_site", "job_overdue", "db_size", "disk_free", "slower_runs", "lock_held", "heartbeat",
+    "skipped_fire_times",
+)  # fmt: skip
+#: Article fields whose coverage a run reports: the three every stored article has, then the optional ones.
+CORE_FIELDS = ("title", "body", "published_at")
+OPTIONAL_FIELDS = ("lead", "author", "modified_at", "tags", "image_url", "views")
+
+
+@dataclass(frozen=True)
+class Monitors:
+    """The thresholds of ``[monitors]``: each monitor's and check's, with the defaults docs/monitoring.md lists.
+
+    ``table`` is the table as written (checked), which a crawl gets as the ``INFORMBURO_MONITORS``
+    setting: the daemon's children and distributed mode's store judge runs by the same numbers.
+    """
+
+    page_errors_percent: float = 20.0  # a run's pages not fetched above this share of its pages: critical
+    rejects: int = 5  # a run's rejects above this: warning
+    #: Field → lowest share (percent) of a run's article pages that may carry it; the core fields are 100.
+    coverage_percent: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(CORE_FIELDS, 100.0))
+    quiet_hours: float = 3.0  # no new article for this long, counted within publishing hours: critical
+    publishing_hours: tuple[int, int] = (6 * 60, 23 * 60)  # minutes of the Kazakhstan day, start and end
+    overdue_factor: float = 2.0  # a scheduled job without an ok run for this many intervals: critical
+    db_size_limit_mb: float | None = None  # None: no limit, the check is off
+    archive_size_limit_mb: float | None = None
+    size_percent: float = 90.0  # a file above this share of its limit: warning
+    disk_free_gb: float = 1.0  # less free space where the database lives: critical
+    slower_factor: float = 2.0  # the last day's median run this many times the week's: warning
+    heartbeat_seconds: float = 120.0  # the daemon's heartbeat older than this: critical
+    expect_daemon: bool = False  # without a heartbeat file, say so as critical (not just note it)
+    skipped_fire_times: int = 3  # more fire times skipped or missed in a day: warning
+    check_minutes: float = 10.0  # the daemon runs the checks across runs this often; 0: only `informburo check`
+    disabled: frozenset[str] = frozenset()
+    table: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def hours_text(self) -> str:
+        """The publishing hours as written: ``06:00–23:00``."""
+        start, end = self.publishing_hours
+        return f"{start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}"
+
+
+_MONITOR_KEYS = {
+    "page_errors_percent", "rejects", "coverage_percent", "quiet_hours", "publishing_hours", "overdue_factor",
+    "db_size_limit_mb", "archive_size_limit_mb", "size_percent", "disk_free_gb", "slower_factor",
+    "heartbeat_seconds", "expect_daemon", "skipped_fire_times", "disabled", "check_minutes",
+}  # fmt: skip
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$")
+
+
+def parse_monitors(table: Any) -> Monitors:
+    """``[monitors]`` (None: the defaults) as ``Monitors``; ``ConfigError`` naming the key for anything wrong."""
+    if table is None:
+        return Monitors()
+    table = _table(table, "monitors")
+    unknown = set(table) - _MONITOR_KEYS
+    if unknown:
+        raise ConfigError(
+            f"[monitors]: unknown keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(_MONITOR_KEYS))})"
+        )
+    where = "[monitors] "
+    values: dict[str, Any] = {}
+    for key, least, most in (
+        ("page_errors_percent", 0, 100), ("size_percent", 1, 100), ("quiet_hours", None, 24 * 7),
+        ("overdue_factor", None, None), ("disk_free_gb", 0, None), ("slower_factor", None, None),
+        ("heartbeat_seconds", None, None), ("check_minutes", 0, 24 * 60),
+    ):  # fmt: skip
+        if key in table:
+            number = _number(table, key, 0, least=least, above=None if least is not None else 0, where=where)
+            if most is not None and number > most:
+                raise ConfigError(f"{where}{key} must be at most {most:g}, not {table[key]!r}")
+            values[key] = number
+    if "overdue_factor" in values and values["overdue_factor"] < 1:
+        raise ConfigError(f"{where}overdue_factor must be at least 1, not {table['overdue_factor']!r}")
+    if "slower_factor" in values and values["slower_factor"] < 1:
+        raise ConfigError(f"{where}slower_factor must be at least 1, not {table['slower_factor']!r}")
+    for key in ("rejects", "skipped_fire_times"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{where}{key} must be a whole number of at least 0, not {_shown(value)}")
+            values[key] = value
+    for key in ("db_size_limit_mb", "archive_size_limit_mb"):
+        if key in table:
+            values[key] = _number(table, key, 0, above=0, where=where)
+    if "expect_daemon" in table:
+        if not isinstance(table["expect_daemon"], bool):
+            raise ConfigError(f"{where}expect_daemon must be true or false, not {_shown(table['expect_daemon'])}")
+        values["expect_daemon"] = table["expect_daemon"]
+    if "publishing_hours" in table:
+        values["publishing_hours"] = _publishing_hours(table["publishing_hours"])
+    if "coverage_percent" in table:
+        floors = _table(table["coverage_percent"], f"{where}coverage_percent")
+        fields = (*CORE_FIELDS, *OPTIONAL_FIELDS)
+        for name in floors:
+            if name not in fields:
+                raise ConfigError(f"{where}coverage_percent: unknown field {name!r} (known: {', '.join(fields)})")
+        checked = {name: _number(floors, name, 0, least=0, where=f"{where}coverage_percent.") for name in floors}
+        for name, number in checked.items():
+            if number > 100:
+                raise ConfigError(f"{where}coverage_percent.{name} must be at most 100, not {floors[name]!r}")
+        values["coverage_percent"] = {**dict.fromkeys(CORE_FIELDS, 100.0), **checked}
+    if "disabled" in table:
+        disabled = table["disabled"]
+        names = (*RUN_MONITORS, *CHECKS)
+        if not isinstance(disabled, list) or not all(isinstance(n, str) for n in disabled):
+            raise ConfigError(f"{where}disabled must be a list of monitor names, not {_shown(disabled)}")
+        for name in disabled:
+            if name not in names:
+                raise ConfigError(f"{where}disabled: unknown monitor {name!r} (known: {', '.join(names)})")
+        values["disabled"] = frozenset(disabled)
+    return Monitors(**values, table=dict(table))
+
+
+def _publishing_hours(value: Any) -> tuple[int, int]:
+    """``"06:00-23:00"`` → minutes of the day (start, end); the end may be 24:00, and must follow the start."""
+    found = _HOURS.match(value.strip()) if isinstance(value, str) else None
+    if found:
+        h1, m1, h2, m2 = (int(g) for g in found.groups())
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60 and end <= 24 * 60 and start < end:
+            return start, end
+    raise ConfigError(
+        f'[monitors] publishing_hours must be "HH:MM-HH:MM" with the start before the end (e.g. "06:00-23:00"),'
+        f" not {_shown(value)}"
+    )
+
+
+def load_alerts(path: str | Path | None, environ: Mapping[str, str] | None = None) -> AlertsConfig:
+    """The destinations of the ``[alerts]`` table of the file at ``path`` (None: no file), and of
+    ``INFORMBURO_ALERT_URLS``; ``ConfigError`` when either is malformed.
+
+    How a crawl the daemon started finds where to alert: it is passed the config's path
+    (``INFORMBURO_CONFIG``), never the URLs, which may hold secrets and would show in ``ps``.
+    """
+    table = None
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                table = tomllib.load(fh).get("alerts")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    try:
+        return parse_alerts(table).merged(alerts_from_environment(os.environ if environ is None else environ))
+    except AlertsConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass
@@ -69,20 +225,32 @@ class Config:
     redis_url: str | None = None
     redis_prefix: str = "informburo"
     jobs: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_JOBS.items()})
+    monitors: Monitors = field(default_factory=Monitors)
+    #: Where alerts go (secrets-bearing: never put in a setting, a command line or a log).
+    alerts: AlertsConfig = field(default_factory=AlertsConfig, repr=False)
+    #: The config file (absolute) when its ``[alerts]`` table names destinations: a crawl reads them from it.
+    alerts_file: str | None = None
 
     def crawl_settings(self) -> dict[str, Any]:
         """The Scrapy settings every run gets: politeness keys first, ``[settings]`` on top."""
         out: dict[str, Any] = {}
         if self.contact_url:
             out["USER_AGENT"] = USER_AGENT.format(contact=self.contact_url)
-        if self.download_delay is not None:
+        if self.download_delay is not None:  # AutoThrottle starts from it; 0 means no delay at all
             out["DOWNLOAD_DELAY"] = self.download_delay
+            out["AUTOTHROTTLE_START_DELAY"] = self.download_delay
+            if self.download_delay == 0:
+                out["AUTOTHROTTLE_ENABLED"] = False
         if self.concurrent_requests_per_host is not None:
             out["CONCURRENT_REQUESTS_PER_DOMAIN"] = self.concurrent_requests_per_host
         if self.redis_url:
             out["INFORMBURO_REDIS_URL"] = self.redis_url
         if self.redis_prefix != "informburo":
             out["INFORMBURO_REDIS_PREFIX"] = self.redis_prefix
+        if self.monitors.table:  # the per-run thresholds, for the store that closes each run
+            out["INFORMBURO_MONITORS"] = dict(self.monitors.table)
+        if self.alerts_file:  # the path only: the URLs may hold secrets
+            out["INFORMBURO_CONFIG"] = self.alerts_file
         return {**out, **self.settings}
 
 
@@ -154,6 +322,14 @@ def load_config(
         config.jobs = {name: dict(_table(spec, f"job {name}", "[jobs.<name>] table")) for name, spec in jobs.items()}
     for name, spec in config.jobs.items():
         check_job(name, spec)  # fail now, not at the first fire time
+    config.monitors = parse_monitors(raw.get("monitors"))
+    try:
+        in_file = parse_alerts(raw.get("alerts"))
+        config.alerts = in_file.merged(alerts_from_environment(os.environ if environ is None else environ))
+    except AlertsConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    if path is not None and in_file:  # a crawl finds them by the file's path (INFORMBURO_CONFIG)
+        config.alerts_file = str(Path(path).resolve())
     return config
 
 
@@ -189,6 +365,8 @@ def check_log_file(log_file: str) -> None:
 
 def check_job(name: str, spec: dict[str, Any]) -> None:
     """One ``[jobs.<name>]`` table: the types of its own keys, then its trigger, tried once."""
+    if name.startswith("_"):
+        raise ConfigError(f"job {name}: a name starting with _ is the daemon's own (its checks are _checks)")
     task = spec.get("task", "all")
     if not isinstance(task, str) or task not in TASKS:
         raise ConfigError(f"job {name}: task must be one of {', '.join(TASKS)}, not {_shown(task)}")

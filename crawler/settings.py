@@ -27,6 +27,11 @@ INFORMBURO_JOB = None
 # Share of article pages needing a fallback layer (JSON-LD, meta, generic) above which
 # the run stores a "layout drift" warning.
 INFORMBURO_DRIFT_THRESHOLD = 0.5
+# The per-run monitors' thresholds: the config's [monitors] table (docs/monitoring.md); {}: the defaults.
+INFORMBURO_MONITORS: dict = {}
+# The config file whose [alerts] a run delivers its incidents' alerts to (with INFORMBURO_ALERT_URLS):
+# its path only, never the URLs, which may hold secrets. None: the environment's destinations only.
+INFORMBURO_CONFIG = None
 
 # Distributed mode (docs/distributed.md), off unless a Redis URL is given: `informburo worker`
 # processes share one Redis frontier and `informburo store` writes their items here.

@@ -22,12 +22,14 @@ from scrapy.settings import BaseSettings, Settings
 from twisted.python.failure import Failure
 
 from core.clock import now_kz
-from core.config import ConfigError, check_base_url
+from core.config import ConfigError, check_base_url, load_alerts, parse_monitors
 from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED, parse_parts
 from core.plan import RunPlan
 from crawler.fields import parse_datetime
 from crawler.spiders.informburo import InformburoSpider
 from jobs.plan import plan_run
+from monitoring.incidents import deliver, judge_run_id
+from pipelines.store import monitor_thresholds
 from storage.db import writer
 from storage.ledger import finish_run, record_error, start_run
 from storage.lock import LockTimeoutError, WriterLock
@@ -93,6 +95,10 @@ def check_settings(values: Mapping[str, Any]) -> None:
             raise ConfigError(f"setting {name}: {value!r} {problem}")
     if "INFORMBURO_BASE_URL" in values:
         check_base_url(str(values["INFORMBURO_BASE_URL"]))
+    if values.get("INFORMBURO_MONITORS"):  # read as the store will, so a bad threshold fails now
+        parse_monitors(BaseSettings({"M": values["INFORMBURO_MONITORS"]}).getdict("M"))
+    if values.get("INFORMBURO_CONFIG"):  # the file whose [alerts] the run will deliver to
+        load_alerts(str(values["INFORMBURO_CONFIG"]))
 
 
 def _setting_problem(name: str, value: Any, default: Any) -> str | None:
@@ -205,10 +211,34 @@ def run_crawl(
             plan = plan_from_settings(settings, parts, max_pages=max_pages, backfill=backfill, until=until)
         except Exception as exc:  # unreadable database, bad options: a failed run with the reason
             reason = f"{type(exc).__name__}: {exc}"
-            return RunOutcome(run_id=record_stillborn_run(settings, reason), status="failed", reason=reason, stats={})
-        return _crawl(settings, plan, on_crawler)
+            outcome = RunOutcome(
+                run_id=record_stillborn_run(settings, reason), status="failed", reason=reason, stats={}
+            )
+        else:
+            outcome = _crawl(settings, plan, on_crawler)
+        deliver_alerts(settings)  # still under the lock: the outbox is marked by one writer at a time
+        return outcome
     finally:
         lock.release()
+
+
+def deliver_alerts(settings: Settings) -> None:
+    """Send the alerts of incidents that started or recovered (the run's monitors just moved them) to the
+    destinations of ``INFORMBURO_CONFIG``'s ``[alerts]`` and ``INFORMBURO_ALERT_URLS``. Never raises:
+    a run's outcome does not depend on a chat service being up, and what was not sent stays pending."""
+    path = settings.get("INFORMBURO_DB")
+    try:
+        alerts = load_alerts(settings.get("INFORMBURO_CONFIG"))
+    except ConfigError as exc:
+        logger.error("alerts not sent: %s", exc)
+        return
+    if not alerts or not Path(path).exists():
+        return
+    try:
+        with writer(path, settings.getfloat("INFORMBURO_LOCK_TIMEOUT")) as db:
+            deliver(db, alerts, settings.get("INFORMBURO_BASE_URL") or "", str(path))
+    except Exception as exc:
+        logger.error("alerts not sent: %s: %s", type(exc).__name__, exc)
 
 
 class OneLineErrors(logging.Filter):
@@ -296,6 +326,7 @@ def record_stillborn_run(settings: Settings, reason: str) -> int | None:
             run_id = start_run(db, now, job=settings.get("INFORMBURO_JOB"))
             record_error(db, run_id, settings.get("INFORMBURO_BASE_URL"), "start", reason, None, now)
             finish_run(db, run_id, status="failed", finished_at=now)
+            judge_run_id(db, run_id, monitor_thresholds(settings.getdict("INFORMBURO_MONITORS")))
             return run_id
     except Exception as exc:  # the database itself is the problem: nothing more to record
         logger.error("could not record the failed run in %s: %s", path, exc)

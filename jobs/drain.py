@@ -25,9 +25,12 @@ from typing import Any
 
 import redis
 
+from core.alerts import AlertsConfig
 from core.clock import now_kz
+from core.config import Monitors
 from crawler.distributed import REDIS_DOWN, Keys, item_from_envelope
 from crawler.items import PageError
+from monitoring.incidents import deliver
 from pipelines.store import Store, store_item
 from pipelines.validate import Rejected
 from storage.db import open_database
@@ -68,6 +71,9 @@ class Drain:
         lock_timeout: float = 120,
         batch_size: int = 500,
         drift_threshold: float = 0.5,
+        monitors: Monitors | None = None,
+        alerts: AlertsConfig | None = None,
+        site: str = "",
     ) -> None:
         self.db_path = str(db_path)
         self.server = server
@@ -75,6 +81,10 @@ class Drain:
         self.lock_timeout = lock_timeout
         self.batch_size = batch_size
         self.drift_threshold = drift_threshold
+        self.monitors = monitors or Monitors()  # the per-run monitors' thresholds ([monitors])
+        self.alerts = alerts or AlertsConfig()  # where their incidents' alerts go ([alerts])
+        self.site = site
+        self.alerts_due = False  # a run finished in this batch: its monitors may have moved an incident
         self.runs: dict[str, OpenRun] = {}
         self.late: set[str] = set()  # runs that finished before a message of theirs was stored
         self.owed: list[str] | None = None  # a committed batch not yet dropped from Redis
@@ -132,6 +142,9 @@ class Drain:
                 if db.conn.in_transaction:
                     db.conn.rollback()
                 raise  # the batch stays in `storing` and is replayed: its writes are idempotent
+            if self.alerts_due:  # after the commit, still under the lock: one writer marks the outbox
+                self.alerts_due = False
+                deliver(db, self.alerts, self.site, self.db_path)
         for run in self.late:
             self.runs.pop(run, None)
         self.late.clear()
@@ -161,7 +174,7 @@ class Drain:
         elif kind == "done":
             self._run(run).pages += 1
         elif kind == "run_finished":
-            self._finish(run)
+            self._finish(run, message.get("reason"))
         elif kind == "item":
             return self._item(run, message)
         else:
@@ -208,13 +221,18 @@ class Drain:
             self.late.add(run)
         return self._open_run(run, json.loads(info) if info else {})
 
-    def _finish(self, run: str) -> None:
+    def _finish(self, run: str, reason: str | None = None) -> None:
+        """Close a run whose last lease closed, judge it with its monitors (``reason``: the workers send none,
+        and a run all of whose requests were answered finished as Scrapy's ``finished`` would)."""
         state = self._run(run)
         if run_status(self.db, state.store.run_id) != "running":  # a replayed batch: closed already
             self.runs.pop(run, None)
             return
         status = "failed" if state.broken else "ok"
-        row = state.store.finish(status, state.pages, self.drift_threshold)
+        row = state.store.finish(
+            status, state.pages, self.drift_threshold, finish_reason=reason or "finished", monitors=self.monitors
+        )
+        self.alerts_due = True
         if state.broken:
             logger.error("Run %s failed: %s", state.store.run_id, state.broken)
         logger.info("Run %s (seed %s) ended %s: %s", state.store.run_id, run, status, row)

@@ -26,10 +26,13 @@ from sqlite_utils import Database
 from twisted.python.failure import Failure
 
 from core.clock import now_kz
+from core.config import ConfigError, Monitors, parse_monitors
 from core.names import STAT_RUN_ID, STAT_START_FAILED, STAT_STATUS, STAT_STORE_FAILED
 from crawler.fields import shared_words
 from crawler.items import Article, MostReadEntry, PageError, RateQuote, Unchanged
 from crawler.pages.article import CORE_FIELDS, needed_fallback
+from monitoring.incidents import judge_run
+from monitoring.monitors import Verdict
 from pipelines.normalize import normalize_item
 from pipelines.validate import Rejected, check_item
 from storage import ledger
@@ -140,6 +143,7 @@ class Store:
         self.stored_articles = 0
         self.field_counts: Counter[str] = Counter()  # stored articles having each optional field
         self.drifted: dict[str, str] = {}  # part of the site → what shows its layout drifted
+        self.verdicts: list[Verdict] = []  # the run's monitors' verdicts, once it is finished
 
     def store(self, item: Any, version_run_id: int | None = None) -> None:
         """Write one validated item (or record a ``PageError``).
@@ -285,8 +289,29 @@ class Store:
             return None
         return f"layout drift: {'; '.join(parts)}; check the selectors in crawler/pages/"
 
-    def finish(self, status: str, pages: int, drift_threshold: float) -> dict[str, Any]:
-        """Close the run row with its status, counts, field coverage and any drift warning."""
+    def finish(
+        self,
+        status: str,
+        pages: int,
+        drift_threshold: float,
+        *,
+        finish_reason: str | None = None,
+        monitors: Monitors | None = None,
+    ) -> dict[str, Any]:
+        """Close the run row with its status, counts, field coverage and any drift warning, then judge it
+        by ``monitors``' thresholds (``finish_reason`` is Scrapy's, when known).
+
+        Every collecting run closes here (a crawl, a daemon's child, distributed mode's store) with its
+        thresholds, so every one is judged; the monitors run after the row is written and never raise
+        (monitoring/incidents.py). ``monitors`` None leaves the run unjudged: a reparse rebuilds from
+        the archive and collects nothing a monitor could speak of.
+        """
+        row = self._close(status, pages, drift_threshold)
+        if monitors is not None:
+            self.verdicts = judge_run(self.db, row, monitors, finish_reason)
+        return row
+
+    def _close(self, status: str, pages: int, drift_threshold: float) -> dict[str, Any]:
         self.commit()
         coverage = {
             f: round(self.field_counts[f] / self.stored_articles, 3) if self.stored_articles else None
@@ -307,6 +332,16 @@ class Store:
             field_coverage=json.dumps(coverage, sort_keys=True),
             warning=warning,
         )
+
+
+def monitor_thresholds(table: dict[str, Any] | None) -> Monitors:
+    """The ``INFORMBURO_MONITORS`` setting (the config's ``[monitors]``) as thresholds; the defaults, with an
+    error logged, for a table the crawl's own check would have refused (set by hand in a spider's settings)."""
+    try:
+        return parse_monitors(table or None)
+    except ConfigError as exc:
+        logger.error("INFORMBURO_MONITORS: %s; judging runs by the default thresholds", exc)
+        return Monitors()
 
 
 def store_item(store: Store, item: Any, *, version_run_id: int | None = None, url: str | None = None) -> bool:
@@ -381,6 +416,7 @@ class StorePipeline:
         self.crawler = crawler
         self.db_path = crawler.settings.get("INFORMBURO_DB")
         self.drift_threshold = crawler.settings.getfloat("INFORMBURO_DRIFT_THRESHOLD")
+        self.monitors = monitor_thresholds(crawler.settings.getdict("INFORMBURO_MONITORS"))
         self.held: contextlib.ExitStack | None = None  # the writer lock and the open database, for the run
         self.store: Store | None = None
 
@@ -475,7 +511,8 @@ class StorePipeline:
             status = "failed"
         stats.set_value(STAT_STATUS, status)
         try:
-            row = self.store.finish(status, stats.get_value("response_received_count", 0), self.drift_threshold)
+            pages = stats.get_value("response_received_count", 0)
+            row = self.store.finish(status, pages, self.drift_threshold, finish_reason=reason, monitors=self.monitors)
         except sqlite3.Error as exc:  # the run row stays `running`; the next run closes it as interrupted
             logger.error("Could not close run %s in the database: %s", self.store.run_id, exc)
             stats.set_value(STAT_STORE_FAILED, stats.get_value(STAT_STORE_FAILED) or f"database write failed: {exc}")

@@ -135,6 +135,22 @@ CASES = [
     Case("check-site --base-url", ["check-site", "--base-url", "ftp://x"], 2, "http(s) URL, not 'ftp://x'"),
     Case("check-site -s number", ["check-site", *SITE, "-s", "DOWNLOAD_DELAY=abc"], 2, "setting DOWNLOAD_DELAY: 'abc'"),
     Case("crawl missing config", ["crawl", *DB, "--config", "{tmp}/missing.toml"], 2, "missing.toml"),
+    # check: a bad [alerts] or [monitors] table is refused in one line before anything is read or sent
+    Case("check unknown option", ["check", *DB, "--loud"], 2, "unrecognized arguments: --loud"),
+    Case(
+        "check bad alerts",
+        ["check", *DB, "--config", "{tmp}/c.toml"],
+        2,
+        "[alerts] unknown key 'url' (known: urls, critical, warning)",
+        toml('[alerts]\nurl = "tgram://x/y"\n'),
+    ),
+    Case(
+        "check bad monitors",
+        ["check", *DB, "--config", "{tmp}/c.toml"],
+        2,
+        "[monitors] rejects must be a whole number of at least 0",
+        toml("[monitors]\nrejects = -1\n"),
+    ),
     Case("crawl bad TOML", ["crawl", *DB, "--config", "{tmp}/c.toml"], 2, "not valid TOML", toml("db = \n")),
     Case(
         "crawl config setting",

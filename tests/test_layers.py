@@ -22,6 +22,7 @@ LAYERS = {
     "crawler.items": 2,
     "crawler.fields": 2,
     "crawler.pages": 2,
+    "monitoring": 2,  # monitors, checks and incidents: judge runs through storage; alerts
     "pipelines": 3,
     "crawler": 4,  # spiders, middlewares, extensions, distributed, settings
     "jobs": 5,

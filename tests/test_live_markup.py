@@ -18,8 +18,8 @@ import pytest
 
 from crawler.fields import KZ_TZ, canonical_url, section_of
 from crawler.pages import parse_article, parse_listing
-from crawler.pages.listing import home_cards
 from crawler.pages.dispatch import page_types
+from crawler.pages.listing import home_cards
 from mirror.server import MirrorServer
 from mirror.site import AMP, LIVE_NOISE, Site, body_text, render_article, render_listing
 from pipelines.normalize import normalize_item
