@@ -1,4 +1,4 @@
-"""The ``informburo`` command: crawl, run, demo, parse, status.
+"""The ``informburo`` command: crawl, run, demo, parse, status, check.
 
 Exit codes: 0 success; 1 the run failed; 2 bad usage or configuration;
 3 the run was interrupted by a signal before its pass completed; 75 another
@@ -242,14 +242,23 @@ def print_runs(db: Any, path: str, limit: int) -> None:
             print(f"WARNING run {r['id']}: {r['warning']}")
     jobs = job_states(db)
     if jobs:
-        print("scheduled jobs (as the daemon last recorded them):")
-        print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} next run")
+        print("scheduled jobs (as the daemon last recorded them; delay: how late its last run started):")
+        print(f"  {'job':<12} {'task':<10} {'last run':<9} {'outcome':<11} {'started':<25} {'delay':>7}  next run")
         for job in jobs:
             run_id, outcome, started = (job["last_run"] or "-", job["last_status"] or "-", job["last_started"] or "-")
+            delay = "-" if job["start_delay"] is None else f"{job['start_delay']:.1f} s"
             print(
-                f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25}"
-                f" {job['next_run_at'] or '-'}"
+                f"  {job['name']:<12} {job['task']:<10} {run_id!s:<9} {outcome:<11} {started:<25} {delay:>7}"
+                f"  {job['next_run_at'] or '-'}"
             )
+        dropped = [job for job in jobs if job["skipped"] or job["missed"]]
+        if dropped:  # skipped: the job's previous run still going; missed: too late to start, or coalesced
+            print("fire times not run as scheduled (last 24 h):")
+            for job in dropped:
+                print(
+                    f"  {job['name']:<12} {job['skipped']} skipped, {job['missed']} missed;"
+                    f" last: {job['last_event']} {job['last_event_at']} ({job['last_event_detail'] or '-'})"
+                )
     if not runs:
         print("no runs yet")
     errors = latest_errors(db, 5)
@@ -257,6 +266,32 @@ def print_runs(db: Any, path: str, limit: int) -> None:
         print("latest errors:")
         for e in errors:
             print(f"  run {e['run_id']} {e['stage']} {e['http_status'] or ''} {e['url']}: {e['reason']}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The checks across runs and the open incidents, for cron and supervisors: exit 0 ok, 1 warning,
+    2 critical (as monitoring plugins), one line per failing check; ``--test-alert`` tries every destination."""
+    from jobs.check import run_checks, send_test_alert
+
+    config = _config(args)
+    if config is None:
+        return EXIT_USAGE
+    if args.test_alert:
+        if not config.alerts:
+            print(
+                "informburo: no alert destination: add an [alerts] table to the config (--config)"
+                " or set INFORMBURO_ALERT_URLS",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        deliveries = send_test_alert(config)
+        for d in deliveries:
+            print(f"{d.destination}: ok" if d.ok else f"{d.destination}: failed: {d.error}")
+        return EXIT_OK if deliveries and all(d.ok for d in deliveries) else EXIT_USAGE
+    report = run_checks(config)
+    for line in report.lines():
+        print(line)
+    return report.exit_code
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -462,8 +497,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_store(args: argparse.Namespace) -> int:
     import logging
 
+    from core.config import load_alerts
     from crawler.distributed import keys_of, wait_for_redis
     from jobs.drain import Drain
+    from pipelines.store import monitor_thresholds
 
     settings = _distributed(args)
     if settings is None:
@@ -479,6 +516,9 @@ def cmd_store(args: argparse.Namespace) -> int:
         keys_of(settings),
         lock_timeout=settings.getfloat("INFORMBURO_LOCK_TIMEOUT"),
         drift_threshold=settings.getfloat("INFORMBURO_DRIFT_THRESHOLD"),
+        monitors=monitor_thresholds(settings.getdict("INFORMBURO_MONITORS")),
+        alerts=load_alerts(settings.get("INFORMBURO_CONFIG")),  # the file's [alerts] and INFORMBURO_ALERT_URLS
+        site=settings.get("INFORMBURO_BASE_URL") or "",
     )
     drain.serve(stop)
     return EXIT_OK
@@ -644,6 +684,19 @@ def build_parser() -> argparse.ArgumentParser:
     store = sub.add_parser("store", help="distributed mode: write the workers' items into the database until SIGTERM")
     _add_distributed(store)
     store.set_defaults(func=cmd_store)
+
+    health = sub.add_parser(
+        "check",
+        help="health for cron and supervisors: checks across runs, open incidents; exit 0 ok, 1 warning, 2 critical",
+    )
+    _add_config(health)
+    _add_db(health, config=True)
+    health.add_argument(
+        "--test-alert",
+        action="store_true",
+        help="send a test alert to every destination of [alerts] and say how it went",
+    )
+    health.set_defaults(func=cmd_check)
 
     serve = sub.add_parser("serve", help="browse the database in Datasette on 127.0.0.1, read-only, with charts")
     _add_db(serve)

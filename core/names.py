@@ -30,7 +30,7 @@ def parse_parts(only: str | None) -> set[str]:
 
 def heartbeat_path(db: str) -> str:
     """The daemon's heartbeat file beside its database (``data/informburo.db`` →
-    ``data/informburo.heartbeat``): JSON ``{"pid", "at", "running"}``, rewritten every few seconds,
+    ``data/informburo.heartbeat``): JSON ``{"pid", "at", "running", "started_at"}``, rewritten every few seconds,
     read by ``informburo check``. A file, not a row: a crawl holds the writer lock for minutes."""
     stem = db[: -len(".db")] if db.endswith(".db") else db
     return stem + ".heartbeat"

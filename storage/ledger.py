@@ -1,16 +1,17 @@
 """The run ledger: every run's row, what it met on the way, and the reads that report on runs.
 
-``crawl_runs``, ``crawl_errors``, ``rejects`` and ``scheduler_jobs`` are written only
+``crawl_runs``, ``crawl_errors``, ``rejects``, ``scheduler_jobs`` and ``scheduler_events`` are written only
 here, by whoever holds the writer lock (``storage.db.writer``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
-from core.clock import now_kz
+from core.clock import KZ_TZ, kz_iso, now_kz
 
 
 def start_run(
@@ -22,6 +23,11 @@ def start_run(
         [started_at, job, parts, seed],
     )
     return int(cur.lastrowid)
+
+
+def orphan_runs(db: Database) -> list[int]:
+    """The runs ``close_orphan_runs`` would close: left ``running`` by a writer that died, not distributed."""
+    return [row[0] for row in db.execute("SELECT id FROM crawl_runs WHERE status = 'running' AND seed IS NULL")]
 
 
 def close_orphan_runs(db: Database, status: str, finished_at: str) -> int:
@@ -107,12 +113,28 @@ def run_status(db: Database, run_id: int) -> str | None:
     return found[0] if found else None
 
 
-def record_jobs(db: Database, jobs: list[dict[str, Any]]) -> None:
-    """The daemon's schedule (name, task, trigger, next_run_at) for ``informburo status``."""
+def record_jobs(
+    db: Database,
+    jobs: list[dict[str, Any]],
+    *,
+    starts: dict[str, dict[str, Any]] | None = None,
+    events: list[dict[str, Any]] | None = None,
+) -> None:
+    """The daemon's schedule (name, task, trigger, next_run_at) and its books, for ``informburo status``.
+
+    ``starts`` maps a job to its latest run's ``last_fire_at``, ``last_started_at`` and ``start_delay``;
+    ``events`` are ``scheduler_events`` rows (job, fire_time, event, detail, recorded_at): fire times that
+    did not run as scheduled. One transaction: the daemon keeps what it could not write for the next try.
+    """
     now = now_kz()
     with db.atomic():
         for job in jobs:
             db["scheduler_jobs"].upsert({**job, "updated_at": now}, pk="name")
+        for name, start in (starts or {}).items():  # the job's row is there: written with the schedule
+            columns = ", ".join(f"{column} = ?" for column in start)  # names are ours
+            db.execute(f"UPDATE scheduler_jobs SET {columns} WHERE name = ?", [*start.values(), name])
+        for event in events or []:
+            db["scheduler_events"].insert(event)
 
 
 # --- reads for `informburo status` and the demo's summary ---
@@ -126,15 +148,38 @@ def table_counts(db: Database, tables: tuple[str, ...]) -> dict[str, int]:
     return {table: db[table].count for table in tables}
 
 
-def job_states(db: Database) -> list[dict[str, Any]]:
-    """Each scheduled job as the daemon last recorded it, with its latest run (id, status, started)."""
+def job_states(db: Database, since: str | None = None) -> list[dict[str, Any]]:
+    """Each scheduled job as the daemon last recorded it, with its latest run (id, status, started), and
+    its fire times that did not run as scheduled since ``since`` (default: the last 24 hours): how many
+    were ``skipped`` and ``missed``, and the latest of them (``last_event``, ``last_event_at``, its fire time).
+    """
+    since = since or kz_iso(datetime.now(KZ_TZ) - timedelta(hours=24))
     sql = """
-        SELECT j.*, r.id AS last_run, r.status AS last_status, r.started_at AS last_started
+        SELECT j.*, r.id AS last_run, r.status AS last_status, r.started_at AS last_started,
+            (SELECT count(*) FROM scheduler_events e
+             WHERE e.job = j.name AND e.event = 'skipped' AND e.fire_time >= :since) AS skipped,
+            (SELECT count(*) FROM scheduler_events e
+             WHERE e.job = j.name AND e.event = 'missed' AND e.fire_time >= :since) AS missed,
+            l.event AS last_event, l.fire_time AS last_event_at, l.detail AS last_event_detail
         FROM scheduler_jobs j
         LEFT JOIN crawl_runs r ON r.id = (SELECT max(id) FROM crawl_runs WHERE job = j.name)
+        LEFT JOIN scheduler_events l ON l.id = (
+            SELECT id FROM scheduler_events WHERE job = j.name ORDER BY fire_time DESC, id DESC LIMIT 1)
         ORDER BY j.name
     """
-    return list(db.query(sql))
+    return list(db.query(sql, {"since": since}))
+
+
+def run_summary(db: Database, job: str, since: str) -> dict[str, Any] | None:
+    """The newest run of ``job`` started at or after ``since`` (the daemon's child), with ``drift``: 1 when
+    it met layout drift (its warning) or a part of the site not where it should be (``drift`` errors)."""
+    sql = """
+        SELECT r.*, (r.warning IS NOT NULL
+                     OR EXISTS (SELECT 1 FROM crawl_errors WHERE run_id = r.id AND stage = 'drift')) AS drift
+        FROM crawl_runs r WHERE r.job = ? AND r.started_at >= ? ORDER BY r.id DESC LIMIT 1
+    """
+    found = list(db.query(sql, [job, since]))
+    return found[0] if found else None
 
 
 def latest_errors(db: Database, limit: int = 5) -> list[dict[str, Any]]:

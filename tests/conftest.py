@@ -132,19 +132,23 @@ def daemon_config(
     base_url: str,
     jobs: dict[str, dict[str, Any]],
     settings: dict[str, Any] | None = None,
+    monitors: dict[str, Any] | None = None,
     **top: Any,
 ) -> Path:
     """Write a config for ``informburo run --config`` to ``path`` and return ``path``.
 
     ``top`` holds the other top-level keys (``log_file``, ``run_timeout``, ``redis_url``, ...),
-    ``settings`` the ``[settings]`` table, and a job's own ``"settings"`` dict becomes its
-    ``[jobs.<name>.settings]`` table. Paths are written as strings.
+    ``settings`` the ``[settings]`` table, ``monitors`` the ``[monitors]`` table, and a job's own
+    ``"settings"`` dict becomes its ``[jobs.<name>.settings]`` table. Paths are written as strings.
     """
     document: dict[str, Any] = {"db": db, "base_url": base_url, **top}
     lines = _toml_pairs(document)
     if settings is not None:
         document["settings"] = settings
         lines += ["[settings]", *_toml_pairs(settings)]
+    if monitors is not None:
+        document["monitors"] = monitors
+        lines += ["[monitors]", *_toml_pairs(monitors)]
     document["jobs"] = jobs
     for name, spec in jobs.items():
         table = f"jobs.{_toml_key(name)}"
