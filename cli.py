@@ -202,24 +202,27 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     args.db = config.db
     settings = _distributed(args, quiet_when_off=True) if config.redis_url else None  # distributed mode
+    code = EXIT_OK
     try:
         db = open_database(args.db, create=False)
-    except UnusableDatabaseError as exc:
-        print(f"informburo: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except FileNotFoundError as exc:
+    except (UnusableDatabaseError, FileNotFoundError) as exc:
         if settings is None:
-            print(f"informburo: {exc}; run `informburo crawl` first", file=sys.stderr)
+            hint = "; run `informburo crawl` first (distributed mode: add --redis-url to see the workers' progress)"
+            print(f"informburo: {exc}{hint if isinstance(exc, FileNotFoundError) else ''}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"{args.db}: no database here (the store process writes it)")
+        if isinstance(exc, FileNotFoundError):  # distributed: the store makes it with the first items
+            print(f"{args.db}: no database yet: `informburo store` creates it when the first items arrive")
+        else:  # said, and the shared state shown all the same
+            print(f"informburo: {exc}", file=sys.stderr)
+            code = EXIT_USAGE
     else:
         try:
             print_runs(db, args.db, args.limit)
         finally:
             db.close()
     if settings is not None:
-        print_cluster(settings)
-    return EXIT_OK
+        print_cluster(settings, args.db)
+    return code
 
 
 def print_runs(db: Any, path: str, limit: int) -> None:
@@ -446,7 +449,7 @@ def _stop_on_signals() -> Any:
 
 def cmd_seed(args: argparse.Namespace) -> int:
     from crawler.distributed import REDIS_DOWN
-    from jobs.seed import seed_run
+    from jobs.seed import describe_seed, seed_run
 
     settings = _distributed(args)
     if settings is None:
@@ -473,8 +476,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     if run is None:
         print(f"job {job}: its previous run is still open on the shared queue; not seeding another")
     else:
-        seed = plan.seed()
-        print(f"seeded run {run}: {', '.join(seed['parts'])} of {seed['base_url']} (walk {seed['walk']})")
+        print(f"seeded run {run}: {describe_seed(plan.seed())}")
     return EXIT_OK
 
 
@@ -524,8 +526,8 @@ def cmd_store(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def print_cluster(settings: Any) -> None:
-    """The distributed part of ``informburo status``."""
+def print_cluster(settings: Any, db_path: str | None = None) -> None:
+    """The distributed part of ``informburo status``; an open run with its counts so far (``db_path``)."""
     from crawler.distributed import REDIS_DOWN, cluster_status, connect, keys_of
 
     url = settings["INFORMBURO_REDIS_URL"]
@@ -543,9 +545,29 @@ def print_cluster(settings: Any) -> None:
     store = state["store"]
     where = f"pid {store['pid']} on {store['host']}, last seen {store['seen']}" if store else "not running"
     print(f"  store: {where}")
+    rows = _runs_of_seeds(db_path, [r["run"] for r in state["open_runs"]])
     for r in state["open_runs"]:
         what = f"{r.get('job') or 'by hand'}: {', '.join(r['parts'])}"
-        print(f"  open run {r['run']} ({what}): {r['open_requests']} requests open")
+        row = rows.get(r["run"])
+        so_far = f"run {row['id']}: {row['pages']} pages, {row['items_stored']} items stored so far" if row else ""
+        print(f"  open run {r['run']} ({what}): {r['open_requests']} requests open; {so_far or 'nothing stored yet'}")
+
+
+def _runs_of_seeds(db_path: str | None, seeds: list[str]) -> dict[str, Any]:
+    """The ``crawl_runs`` rows of open distributed runs, when the store has written them."""
+    from storage.db import UnusableDatabaseError, open_database
+    from storage.ledger import runs_of_seeds
+
+    if not db_path or not seeds:
+        return {}
+    try:
+        db = open_database(db_path, create=False)
+    except (UnusableDatabaseError, FileNotFoundError):
+        return {}
+    try:
+        return runs_of_seeds(db, seeds)
+    finally:
+        db.close()
 
 
 def _add_distributed(parser: argparse.ArgumentParser, db: bool = True) -> None:

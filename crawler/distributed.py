@@ -1,20 +1,26 @@
 """Distributed mode: crawler workers on any machines share one Redis frontier; one store writes SQLite.
 
 scrapy-redis gives the shared request queue (its ``Scheduler`` and ``PriorityQueue``) and
-the shared duplicate filter (``RFPDupeFilter``). On top of them, three things it does not do:
+the shared duplicate filter (``RFPDupeFilter``). On top of them, four things it does not do:
 
 * **Leases.** A worker pops a request *into* its own in-flight hash in one Lua step, and
   removes it only when the request's items are pushed. Its heartbeat key expires when it
-  dies, and any other worker then puts its in-flight requests back on the queue: a killed
-  worker loses nothing.
+  dies; a worker whose heartbeat another has seen gone for a further TTL is dead, and that
+  one puts its in-flight requests back on the queue: a killed worker loses nothing, and a
+  live one that only lost its heartbeat (a Redis restart) keeps what it holds.
 * **Runs.** Each seed (one scheduled job) is a run. Every request carries its run and a
   lease id; the run's open leases are a Redis set. When the last one is closed the run
   is finished, in the same Lua step that pushes that request's items, so the store sees
-  ``run_finished`` after every item of the run.
+  ``run_finished`` after every item of the run; a closed run takes no new request.
+* **A duplicate filter that waits for Redis.** A request's fingerprint is added to its run's
+  set in the step that queues it, so a request made while Redis is away is filtered when
+  it comes back, not let through unfiltered.
 * **Items with their request.** A callback's items are pushed to ``<prefix>:items`` in the
   step that closes its lease (all or nothing), not by scrapy-redis' ``RedisPipeline``,
   which pushes from a thread after the request is done and could lose or repeat items
-  when a worker is killed.
+  when a worker is killed. That step, and the one that leases a request, also refresh the
+  worker's heartbeat, so ``informburo status`` never shows a run closed while a worker still
+  counts pages for it.
 
 Keys, under ``INFORMBURO_REDIS_PREFIX`` (``informburo``): ``requests`` (zset, the queue),
 ``seeds`` (list), ``items`` and ``storing`` (lists, the store's input), ``runs`` (hash run →
@@ -33,12 +39,14 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider
@@ -73,8 +81,15 @@ class Keys:
 
 
 def connect(url: str) -> redis.Redis:
-    """A client that fails fast (our callers retry with backoff and say so) and survives restarts."""
-    return redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15)
+    """A client that fails fast (our callers retry with backoff and say so) and survives restarts.
+
+    No retries inside redis-py: it would send a Lua step again after a reply lost to a restart
+    (popping a second request while the first sits leased and forgotten), and its backoff would
+    stall a worker's whole event loop while Redis is away.
+    """
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=15, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def keys_of(settings: Any) -> Keys:
@@ -101,14 +116,23 @@ def worker_settings(redis_url: str, prefix: str) -> dict[str, Any]:
 
 # --- Lua: each step is atomic, so a worker killed between two commands leaves no half state ---
 
-#: KEYS: queue, pending set of the run. ARGV: score, encoded request, lease.
-_PUSH = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]); redis.call('SADD', KEYS[2], ARGV[3]); return 1"
-#: KEYS: queue, this worker's in-flight hash. Returns the encoded request, now leased.
+#: KEYS: queue, pending set of the run, its duplicate filter, runs. ARGV: score, encoded request, lease,
+#: fingerprint ("": not filtered), run. Returns 1 queued, 0 a duplicate, -1 the run is closed (nothing queued).
+_PUSH = """
+if redis.call('HEXISTS', KEYS[4], ARGV[5]) == 0 then return -1 end
+if ARGV[4] ~= '' and redis.call('SADD', KEYS[3], ARGV[4]) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+"""
+#: KEYS: queue, this worker's in-flight hash, its heartbeat. ARGV: the heartbeat once it holds the request, its
+#: TTL in ms. Returns the encoded request, now leased.
 _POP = """
 local top = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #top == 0 then return false end
 redis.call('ZREM', KEYS[1], top[1])
 redis.call('HSET', KEYS[2], top[1], top[2])
+redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
 return top[1]
 """
 #: KEYS: seeds, in-flight hash. A seed is leased like a request, marked "seed".
@@ -118,12 +142,18 @@ if not seed then return false end
 redis.call('HSET', KEYS[2], seed, 'seed')
 return seed
 """
-#: Close a lease. KEYS: in-flight hash, pending set, items, runs, dupefilter of the run.
-#: ARGV: in-flight field (may be ""), lease, run, run_finished message, item messages...
-#: Returns -1 when the lease was already taken back (a reaper thought us dead): nothing is pushed.
+#: Close a lease. KEYS: in-flight hash, pending set, items, runs, dupefilter of the run, queue, seeds, heartbeat.
+#: ARGV: in-flight field, lease, run, run_finished message, heartbeat, its TTL in ms, item messages...
+#: A lease a reaper took back while we held it is ours again if it still waits on the queue (or seeds);
+#: if another worker has it, -1: nothing is pushed, that worker's copy delivers it. Else how many leases
+#: the run has left open.
 _DONE = """
-if ARGV[1] ~= '' and redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
-for i = 5, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0
+   and redis.call('ZREM', KEYS[6], ARGV[1]) == 0 and redis.call('LREM', KEYS[7], 1, ARGV[1]) == 0 then
+  return -1
+end
+for i = 7, #ARGV do redis.call('RPUSH', KEYS[3], ARGV[i]) end
+redis.call('SET', KEYS[8], ARGV[5], 'PX', ARGV[6])
 redis.call('SREM', KEYS[2], ARGV[2])
 local left = redis.call('SCARD', KEYS[2])
 if left == 0 and redis.call('HDEL', KEYS[4], ARGV[3]) == 1 then
@@ -131,6 +161,21 @@ if left == 0 and redis.call('HDEL', KEYS[4], ARGV[3]) == 1 then
   redis.call('DEL', KEYS[5])
 end
 return left
+"""
+#: KEYS: this worker's in-flight hash, queue, seeds. ARGV: fields it does not hold (a pop whose reply was
+#: lost to a restart): put back as a dead worker's are. Returns how many.
+_RETURN = """
+local moved = 0
+for i = 1, #ARGV do
+  local score = redis.call('HGET', KEYS[1], ARGV[i])
+  if score then
+    if score == 'seed' then redis.call('LPUSH', KEYS[3], ARGV[i])
+    else redis.call('ZADD', KEYS[2], score, ARGV[i]) end
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
 """
 #: KEYS: a dead worker's in-flight hash, queue, seeds. Puts everything back; returns how many.
 _REQUEUE = """
@@ -175,6 +220,17 @@ class RedisSet:
             return False
 
 
+@dataclass
+class Step:
+    """A Redis step a worker owes: sent in order, and kept (with what follows it) while Redis is away."""
+
+    name: str  # "push" (queue a request) or "done" (close a lease, push its items)
+    keys: list[str]
+    args: list[Any]
+    items: list[str] = field(default_factory=list)
+    page: bool = False  # a done that ends a fetched page: counted once Redis took its items
+
+
 class Frontier:
     """A worker's side of the shared frontier: leases, heartbeats, seeds and items.
 
@@ -187,20 +243,24 @@ class Frontier:
         self.keys = keys
         settings = crawler.settings
         self.ttl = settings.getfloat("INFORMBURO_WORKER_TTL", 15.0)
+        self.queue_key = settings.get("SCHEDULER_QUEUE_KEY") or keys.requests
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.inflight_key = keys.of("inflight", self.worker_id)
         self.heartbeat_key = keys.of("worker", self.worker_id)
         self.base_url = settings.get("INFORMBURO_BASE_URL", "").rstrip("/")
         self.known = RedisSet(server, keys.known)
         self.leased: dict[str, bytes] = {}  # lease id → the in-flight field it was popped as
-        self.unsent: list[tuple[str, list[Any]]] = []  # Redis calls that failed, retried in order
-        self.pages = 0
+        self.unsent: list[Step] = []  # Redis steps not yet taken, sent in order
+        self.pages = 0  # pages whose items Redis took (what the store counts for the run)
         self.started = now_kz()
         self.redis_down_since: float | None = None
+        self.missing: dict[str, float] = {}  # the reaper's watch: worker → when first seen without heartbeat
+        self.check_inflight = False  # after an outage: a pop's reply may have been lost with its request
         self._push = server.register_script(_PUSH)
         self._pop = server.register_script(_POP)
         self._pop_seed = server.register_script(_POP_SEED)
         self._done = server.register_script(_DONE)
+        self._return = server.register_script(_RETURN)
         self._requeue = server.register_script(_REQUEUE)
         self._last_beat = 0.0
         self._last_reap = 0.0
@@ -208,25 +268,31 @@ class Frontier:
     # --- Redis trouble: say so once, retry, say when it is back ---
 
     def redis_failed(self, exc: Exception) -> None:
+        self.missing.clear()  # a worker seen without heartbeat may have been cut off as we were: watch anew
+        self.check_inflight = True
         if self.redis_down_since is None:
             self.redis_down_since = time.monotonic()
             logger.error("Redis unavailable (%s): holding results and retrying every second", exc)
 
     def redis_ok(self) -> None:
+        """Called after a Redis call that went through, never on a guess: the recovery is logged once, when true."""
         if self.redis_down_since is not None:
             logger.warning("Redis is back after %.0f s; resuming", time.monotonic() - self.redis_down_since)
             self.redis_down_since = None
 
     # --- the queue ---
 
-    def push(self, queue_key: str, score: float, data: bytes, run: str, lease: str) -> None:
-        self._call("push", [queue_key, self.keys.of("pending", run)], [score, data, lease])
+    def push(self, queue_key: str, score: float, data: bytes, run: str, lease: str, fingerprint: str = "") -> None:
+        """Queue a request under its run, unless the run's filter has its ``fingerprint`` ("": never filtered)."""
+        keys = [queue_key, self.keys.of("pending", run), self.keys.of("dupefilter", run), self.keys.runs]
+        self._call(Step("push", keys, [score, data, lease, fingerprint, run]))
 
     def pop(self, queue_key: str) -> bytes | None:
         if self.unsent or self.redis_down_since is not None:
             return None  # recover in tick() first: finish what is owed before taking more
+        beat = json.dumps(self.state(in_flight=len(self.leased) + 1))  # what status shows once we hold it
         try:
-            data = self._pop(keys=[queue_key, self.inflight_key])
+            data = self._pop(keys=[queue_key, self.inflight_key, self.heartbeat_key], args=[beat, int(self.ttl * 1000)])
         except REDIS_DOWN as exc:
             self.redis_failed(exc)
             return None
@@ -242,33 +308,57 @@ class Frontier:
 
     # --- leases ---
 
-    def close_lease(self, lease: str, run: str, items: Iterable[str] = ()) -> None:
+    def close_lease(self, lease: str, run: str, items: Iterable[str] = (), *, page: bool = False) -> None:
         """Push a request's items and close its lease, in one step; retried while Redis is away."""
-        field = self.leased.pop(lease, b"")
+        popped_as = self.leased.pop(lease, None)
+        if popped_as is None:  # closed already: a second close must not push its items again
+            logger.warning("Lease %s of run %s closed twice: the second time is ignored", lease, run)
+            return
         finished = envelope("run_finished", run, at=now_kz())
         keys = [self.inflight_key, self.keys.of("pending", run), self.keys.items, self.keys.runs]
-        keys.append(self.keys.of("dupefilter", run))
-        self._call("done", keys, [field, lease, run, finished, *items])
+        keys += [self.keys.of("dupefilter", run), self.queue_key, self.keys.seeds, self.heartbeat_key]
+        self._call(Step("done", keys, [popped_as, lease, run, finished], list(items), page))
 
-    def _call(self, name: str, keys: list[str], args: list[Any]) -> None:
-        self.unsent.append((name, [keys, args]))
+    def _call(self, step: Step) -> None:
+        self.unsent.append(step)
         self.flush()
 
     def flush(self) -> bool:
-        """Send the Redis steps owed, in order; False while Redis is away."""
-        scripts = {"push": self._push, "done": self._done}
+        """Send the Redis steps owed, in order; False while Redis is away.
+
+        Only a step that went through says Redis is back: with nothing to send, nothing is known.
+        """
+        sent = False
         while self.unsent:
-            name, (keys, args) = self.unsent[0]
+            step = self.unsent[0]
             try:
-                result = scripts[name](keys=keys, args=args)
+                if step.name == "push":
+                    result = self._push(keys=step.keys, args=step.args)
+                else:  # the heartbeat as it is once this step is taken, written in the same step
+                    owed = sum(1 for s in self.unsent if s.name == "done") - 1
+                    beat = self.state(pages=self.pages + step.page, in_flight=len(self.leased) + owed)
+                    args = [*step.args, json.dumps(beat), int(self.ttl * 1000), *step.items]
+                    result = self._done(keys=step.keys, args=args)
             except REDIS_DOWN as exc:
                 self.redis_failed(exc)
                 return False
             self.unsent.pop(0)
-            if name == "done" and result == -1:
-                logger.warning("A lease of run %s was requeued while we held it; its retry pushes the items", args[2])
-        self.redis_ok()
+            sent = True
+            self._taken(step, int(result))
+        if sent:
+            self.redis_ok()
         return True
+
+    def _taken(self, step: Step, result: int) -> None:
+        run = step.args[4] if step.name == "push" else step.args[2]
+        if step.name == "push" and result == -1:
+            logger.warning("Run %s is closed: a request of it was not queued", run)
+        elif step.name == "push" and result == 0:
+            logger.debug("Filtered a duplicate request of run %s", run)
+        elif step.name == "done" and result == -1:
+            logger.warning("A lease of run %s was taken back and another worker has it: its copy pushes the items", run)
+        elif step.name == "done" and step.page:
+            self.pages += 1
 
     # --- callbacks ---
 
@@ -287,6 +377,8 @@ class Frontier:
             for result in output or ():
                 if isinstance(result, Request):
                     result.meta.setdefault("run", run)
+                    if request is not None and result.meta.get("lease") == request.meta.get("lease"):
+                        del result.meta["lease"]  # a child made with its parent's meta supersedes no lease
                     self.crawler.engine.crawl(result)
                 elif run is not None:
                     items.append(item_envelope(result, run, start_page))
@@ -298,9 +390,8 @@ class Frontier:
             raise
         finally:
             if request is not None and run is not None and "lease" in request.meta:
-                self.pages += 1
                 items.append(envelope("done", run, url=request.url, status=status))
-                self.close_lease(request.meta["lease"], run, items)
+                self.close_lease(request.meta["lease"], run, items, page=True)
         return []
 
     # --- seeds, heartbeat, reaper: every second from the worker's loop ---
@@ -310,6 +401,8 @@ class Frontier:
             return
         now = time.monotonic()
         try:
+            if self.check_inflight:
+                self.return_lost()
             if now - self._last_beat >= self.ttl / 3:
                 self.beat()
                 self._last_beat = now
@@ -319,7 +412,7 @@ class Frontier:
             engine = self.crawler.engine
             if engine is not None and engine.spider_is_idle():
                 self.take_seed()
-            if engine is not None and self.server.zcard(self.crawler.settings.get("SCHEDULER_QUEUE_KEY")):
+            if engine is not None and self.server.zcard(self.queue_key):
                 nextcall = getattr(getattr(engine, "_slot", None), "nextcall", None)
                 if nextcall is not None:  # wake the engine now rather than at its 5 s heartbeat
                     nextcall.schedule()
@@ -328,23 +421,50 @@ class Frontier:
             return
         self.redis_ok()
 
-    def beat(self) -> None:
+    def state(self, *, pages: int | None = None, in_flight: int | None = None) -> dict[str, Any]:
+        """The heartbeat: what ``informburo status`` shows of this worker."""
+        owed = sum(1 for step in self.unsent if step.name == "done")
         state = {"id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(), "started": self.started}
-        state |= {"pages": self.pages, "in_flight": len(self.leased), "seen": now_kz()}
-        self.server.set(self.heartbeat_key, json.dumps(state), px=int(self.ttl * 1000))
+        state["pages"] = self.pages if pages is None else pages
+        state["in_flight"] = len(self.leased) + owed if in_flight is None else in_flight
+        return state | {"seen": now_kz()}
+
+    def beat(self) -> None:
+        self.server.set(self.heartbeat_key, json.dumps(self.state()), px=int(self.ttl * 1000))
+
+    def return_lost(self) -> int:
+        """Put back what our in-flight hash holds that we do not: a pop that went through while its
+        reply was lost to a Redis restart. Called when nothing is owed, between two pops."""
+        held = set(self.leased.values())
+        lost = [name for name in self.server.hkeys(self.inflight_key) if name not in held]
+        moved = int(self._return(keys=[self.inflight_key, self.queue_key, self.keys.seeds], args=lost)) if lost else 0
+        if moved:
+            logger.warning("Put back %s request(s) leased to us whose reply Redis lost", moved)
+        self.check_inflight = False
+        return moved
 
     def reap(self) -> int:
-        """Put the in-flight work of workers whose heartbeat expired back on the queue."""
+        """Put the in-flight work of dead workers back on the queue.
+
+        Dead is gone for a TTL *while we watch*: a heartbeat that expired during a Redis outage (or
+        a stall) belongs to a worker that beats again at once, and whose results are on their way.
+        """
         moved = 0
+        now = time.monotonic()
+        gone: set[str] = set()
         for key in self.server.scan_iter(match=self.keys.of("inflight", "*"), count=100):
             name = key.decode() if isinstance(key, bytes) else key
             worker = name.removeprefix(self.keys.of("inflight", ""))
             if worker == self.worker_id or self.server.exists(self.keys.of("worker", worker)):
                 continue
-            count = int(self._requeue(keys=[name, self.crawler.settings.get("SCHEDULER_QUEUE_KEY"), self.keys.seeds]))
+            gone.add(worker)
+            if now - self.missing.setdefault(worker, now) < self.ttl:
+                continue
+            count = int(self._requeue(keys=[name, self.queue_key, self.keys.seeds]))
             if count:
                 logger.warning("Worker %s stopped answering: put its %s unfinished request(s) back", worker, count)
             moved += count
+        self.missing = {worker: since for worker, since in self.missing.items() if worker in gone}
         return moved
 
     def take_seed(self) -> bool:
@@ -371,11 +491,7 @@ class Frontier:
         """A worker stopping cleanly puts back what it holds and stops its heartbeat."""
         self.flush()
         try:
-            count = int(
-                self._requeue(
-                    keys=[self.inflight_key, self.crawler.settings.get("SCHEDULER_QUEUE_KEY"), self.keys.seeds]
-                )
-            )
+            count = int(self._requeue(keys=[self.inflight_key, self.queue_key, self.keys.seeds]))
             self.server.delete(self.heartbeat_key)
         except REDIS_DOWN as exc:
             logger.error("Redis unavailable at shutdown (%s): other workers will requeue our work", exc)
@@ -404,24 +520,27 @@ def relayed(callback: Callable[..., Any]) -> Callable[..., Any]:
 class LeasingQueue(PriorityQueue):
     """scrapy-redis' priority queue, with the push and pop of ``Frontier``'s leases."""
 
-    def push(self, request: Request) -> None:
+    def push(self, request: Request, fingerprint: str = "") -> None:
+        """Queue ``request`` (under its run's filter by ``fingerprint``, unless "")."""
         frontier: Frontier = self.spider.frontier
         superseded = request.meta.get("lease")
         request.meta["lease"] = uuid.uuid4().hex
         request.meta.setdefault("run", "?")
         data = self._encode_request(request)
-        frontier.push(self.key, -request.priority, data, request.meta["run"], request.meta["lease"])
+        frontier.push(self.key, -request.priority, data, request.meta["run"], request.meta["lease"], fingerprint)
         if superseded in frontier.leased:  # a retry or redirect: the old lease is done with
             frontier.close_lease(superseded, request.meta["run"])
 
     def pop(self, timeout: int = 0) -> Request | None:
         frontier: Frontier = self.spider.frontier
-        data = frontier.pop(self.key)
-        if not data:
-            return None
-        request = self._decode_request(data)
-        frontier.leased[request.meta["lease"]] = data
-        return request
+        while data := frontier.pop(self.key):
+            request = self._decode_request(data)
+            if request.meta["lease"] in frontier.leased:  # taken back from us while ours is under way
+                logger.warning("%s came back to us while we still work on it: not fetched twice", request.url)
+                continue
+            frontier.leased[request.meta["lease"]] = data
+            return request
+        return None
 
     def __len__(self) -> int:
         return self.spider.frontier.queued(self.key)
@@ -431,20 +550,13 @@ class LeasingScheduler(Scheduler):
     """scrapy-redis' scheduler; pending requests include the results still owed to Redis.
 
     While Redis is away a request is queued locally (``Frontier.unsent``) and sent when it is
-    back: better one page fetched twice than one lost.
+    back, with its fingerprint: the run's filter decides then, so a page is fetched once.
     """
 
     def enqueue_request(self, request: Request) -> bool:
-        try:
-            seen = not request.dont_filter and self.df.request_seen(request)
-        except REDIS_DOWN as exc:
-            self.spider.frontier.redis_failed(exc)
-            seen = False
-        if seen:
-            self.df.log(request, self.spider)
-            return False
+        unfiltered = request.dont_filter or request.meta.get("redirect_times")  # see RunDupeFilter
         self.stats.inc_value("scheduler/enqueued/redis")
-        self.queue.push(request)
+        self.queue.push(request, "" if unfiltered else self.df.request_fingerprint(request))
         return True
 
     def next_request(self) -> Request | None:
@@ -460,6 +572,8 @@ class LeasingScheduler(Scheduler):
 class RunDupeFilter(RFPDupeFilter):
     """scrapy-redis' shared duplicate filter, one set per run: a URL is fetched once per run by
     all workers together, and the next run may fetch it again (a recheck, a failed page).
+    The scheduler adds a fingerprint in the Lua step that queues the request (``_PUSH``);
+    ``request_seen`` is the same test on its own.
 
     A redirect is never filtered: Scrapy limits redirects itself, and a loop must fail visibly.
     """

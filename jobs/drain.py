@@ -8,6 +8,12 @@ to ``<prefix>:storing`` in one Lua step, written in one transaction, and only th
 deleted from ``storing``. A store killed in between replays the batch when it starts
 again; articles are upserted by URL, snapshots by run and rank or currency, versions only
 on a changed text, and an error row already recorded is not recorded twice.
+
+The books are kept as the rows are: each batch writes the running totals of the runs it
+touched (pages, items, article pages) into their ``crawl_runs`` rows in its own transaction,
+so ``informburo status`` shows an open run's progress and a new store goes on counting
+where the last one stopped. A message of a run whose row is closed is not stored: the
+run's books are final once it closed, and such a message repeats what it delivered.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from monitoring.incidents import deliver
 from pipelines.store import Store, store_item
 from pipelines.validate import Rejected
 from storage.db import open_database
-from storage.ledger import error_recorded, run_of_seed, run_status, start_run
+from storage.ledger import error_recorded, run_of_seed, run_status, run_totals, start_run, update_run_totals
 from storage.lock import LockTimeoutError, WriterLock
 
 logger = logging.getLogger(__name__)
@@ -86,7 +92,10 @@ class Drain:
         self.site = site
         self.alerts_due = False  # a run finished in this batch: its monitors may have moved an incident
         self.runs: dict[str, OpenRun] = {}
-        self.late: set[str] = set()  # runs that finished before a message of theirs was stored
+        self.touched: set[str] = set()  # open runs this batch wrote to: their running totals are due
+        self.late: set[str] = set()  # runs Redis and the database never saw start: not kept open
+        self.closed: dict[str, int] = {}  # runs whose messages were not stored (closed): how many, per batch
+        self.reload = False  # a batch was rolled back: the open runs' counters are read again from their rows
         self.owed: list[str] | None = None  # a committed batch not yet dropped from Redis
         self.db: Any = None
         self.stored = 0
@@ -134,13 +143,20 @@ class Drain:
         urls: list[str] = []
         with WriterLock(self.db_path, self.lock_timeout):
             db = self._open_db()
+            if self.reload:
+                self._reload_runs()
             try:
                 for raw in batch:
                     urls.extend(self.handle(raw))
+                self._write_totals()
                 db.conn.commit()
             except BaseException:
                 if db.conn.in_transaction:
                     db.conn.rollback()
+                self.touched.clear()
+                self.closed.clear()
+                self.late.clear()
+                self.reload = True
                 raise  # the batch stays in `storing` and is replayed: its writes are idempotent
             if self.alerts_due:  # after the commit, still under the lock: one writer marks the outbox
                 self.alerts_due = False
@@ -148,6 +164,9 @@ class Drain:
         for run in self.late:
             self.runs.pop(run, None)
         self.late.clear()
+        for run, count in self.closed.items():
+            logger.warning("%s message(s) of run %s, which has closed, not stored: it has its books", count, run)
+        self.closed.clear()
         self.stored += len(batch)
         self.owed = urls
         self._settle()
@@ -171,18 +190,23 @@ class Drain:
             return []
         if kind == "run_started":
             self._open_run(run, message)
-        elif kind == "done":
-            self._run(run).pages += 1
         elif kind == "run_finished":
             self._finish(run, message.get("reason"))
-        elif kind == "item":
-            return self._item(run, message)
+        elif kind in ("done", "item"):
+            state = self._run(run)
+            if state is None:
+                self.closed[run] = self.closed.get(run, 0) + 1
+            elif kind == "done":
+                state.pages += 1
+                self.touched.add(run)
+            else:
+                self.touched.add(run)
+                return self._item(state, message)
         else:
             logger.error("Unknown message kind %r on %s", kind, self.keys.items)
         return []
 
-    def _item(self, run: str, message: dict[str, Any]) -> list[str]:
-        state = self._run(run)
+    def _item(self, state: OpenRun, message: dict[str, Any]) -> list[str]:
         try:
             item = item_from_envelope(message)
         except Exception as exc:  # a worker of another version, a garbled message: kept as a reject, not lost
@@ -199,7 +223,8 @@ class Drain:
         url = getattr(item, "url", None)
         return [url] if stored and message["type"] == "Article" and url else []
 
-    def _open_run(self, run: str, info: dict[str, Any]) -> OpenRun:
+    def _open_run(self, run: str, info: dict[str, Any]) -> OpenRun | None:
+        """The run's state, its ``crawl_runs`` row made when new; None when the row is closed."""
         if run in self.runs:
             return self.runs[run]
         run_id = run_of_seed(self.db, run)
@@ -207,26 +232,55 @@ class Drain:
             parts = ",".join(info.get("parts") or []) or None
             run_id = start_run(self.db, info.get("at") or now_kz(), job=info.get("job"), parts=parts, seed=run)
             logger.info("Run %s (seed %s) started: %s", run_id, run, parts)
+        elif run_status(self.db, run_id) != "running":
+            return None
         store = Store(self.db, run_id, batch_size=10**9, batch_seconds=float("inf"))  # we commit per batch
-        self.runs[run] = OpenRun(store)
-        return self.runs[run]
+        state = OpenRun(store)
+        totals = run_totals(self.db, run_id)  # where an earlier store process left the count
+        state.pages = totals["pages"]
+        store.stored, store.article_pages = totals["items_stored"], totals["article_pages"]
+        store.fallback_pages = totals["fallback_pages"]
+        self.runs[run] = state
+        return state
 
-    def _run(self, run: str) -> OpenRun:
-        """The open run of a message (one whose ``run_started`` was stored by an earlier store process)."""
+    def _run(self, run: str) -> OpenRun | None:
+        """The open run of a message (one whose ``run_started`` an earlier store process stored), or
+        None when its row is closed."""
         if run in self.runs:
             return self.runs[run]
-        info = self.server.hget(self.keys.runs, run)
-        if info is None:  # finished already: a late replay is stored under it, and not left open
-            logger.warning("Message for run %s, which has finished: stored under it", run)
-            self.late.add(run)
+        info = None
+        if run_of_seed(self.db, run) is None:
+            info = self.server.hget(self.keys.runs, run)
+            if info is None:  # neither Redis nor the database saw it start: stored, not kept open
+                logger.warning("Message for run %s, which never started here: stored under a run of its own", run)
+                self.late.add(run)
         return self._open_run(run, json.loads(info) if info else {})
+
+    def _reload_runs(self) -> None:
+        """After a rolled-back batch: each open run as its row has it (the batch is replayed in full)."""
+        runs, self.runs = self.runs, {}
+        for run, state in runs.items():
+            if run_of_seed(self.db, run) == state.store.run_id:  # not the row of a rolled-back run_started
+                fresh = self._open_run(run, {})
+                if fresh is not None:
+                    fresh.broken = state.broken
+        self.reload = False
+
+    def _write_totals(self) -> None:
+        """The running totals of the runs this batch wrote to, in its transaction."""
+        for run in self.touched:
+            state = self.runs.get(run)
+            if state is not None:
+                store = state.store
+                counts = {"pages": state.pages, "items_stored": store.stored, "article_pages": store.article_pages}
+                update_run_totals(self.db, store.run_id, fallback_pages=store.fallback_pages, **counts)
+        self.touched.clear()
 
     def _finish(self, run: str, reason: str | None = None) -> None:
         """Close a run whose last lease closed, judge it with its monitors (``reason``: the workers send none,
         and a run all of whose requests were answered finished as Scrapy's ``finished`` would)."""
         state = self._run(run)
-        if run_status(self.db, state.store.run_id) != "running":  # a replayed batch: closed already
-            self.runs.pop(run, None)
+        if state is None:  # a replayed batch: closed already
             return
         status = "failed" if state.broken else "ok"
         row = state.store.finish(
@@ -237,6 +291,7 @@ class Drain:
             logger.error("Run %s failed: %s", state.store.run_id, state.broken)
         logger.info("Run %s (seed %s) ended %s: %s", state.store.run_id, run, status, row)
         del self.runs[run]
+        self.touched.discard(run)
 
     def beat(self) -> None:
         state = {"host": socket.gethostname(), "pid": os.getpid(), "db": self.db_path, "seen": now_kz()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from scrapy.settings import Settings
 
@@ -38,3 +39,32 @@ def seed_run(
         plan.walk = replace(plan.walk, sitemaps=True)
     server = connect(settings.get("INFORMBURO_REDIS_URL"))
     return push_seed(server, keys_of(settings), plan, settings.get("INFORMBURO_JOB")), plan
+
+
+def describe_seed(seed: dict[str, Any]) -> str:
+    """A seed (``RunPlan.seed()``) in words, for ``informburo seed``'s one line: what it collects, where,
+    and how far it walks."""
+    text = f"{', '.join(seed['parts'])} of {seed['base_url']}"
+    if "articles" in seed["parts"]:
+        text += f"; {describe_walk(seed['walk'])}"
+    retry, recheck = len(seed.get("retry") or []), len(seed.get("recheck") or [])
+    if retry:
+        text += f"; {retry} failed page{_plural(retry)} to retry"
+    if recheck:
+        text += f"; {recheck} stored page{_plural(recheck)} to recheck"
+    return text
+
+
+def describe_walk(walk: dict[str, Any]) -> str:
+    """``Walk`` (as a seed carries it) in words: the sitemaps or the listing, how deep, whether it stops early."""
+    until = (walk.get("until") or "")[:10]
+    if walk.get("sitemaps"):
+        return f"walks the sitemaps back to {until}" if until else "walks the sitemaps to their end"
+    pages = walk["max_pages"]
+    depth = f"back to {until}" if until else f"up to {pages} page{_plural(pages)}"
+    early = ", stopping at a page of stored articles" if walk.get("may_stop_early") else ""
+    return f"walks the listing {depth}{early}"
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"

@@ -65,6 +65,30 @@ def finish_run(db: Database, run_id: int, *, status: str, finished_at: str, **co
     return db["crawl_runs"].get(run_id)
 
 
+def update_run_totals(db: Database, run_id: int, **counts: int) -> None:
+    """A running run's totals so far (``pages``, ``items_stored``, ``article_pages``, ``fallback_pages``), with
+    its rejects and errors counted as ``finish_run`` counts them: distributed mode's store writes them with
+    each batch, so ``informburo status`` shows an open run's progress. Only a ``running`` row is touched."""
+    columns = "".join(f"{name} = ?, " for name in counts)  # names are ours, never page data
+    db.execute(
+        f"""
+        UPDATE crawl_runs SET {columns}
+            items_rejected = (SELECT count(*) FROM rejects WHERE run_id = ?),
+            errors = (SELECT count(*) FROM crawl_errors WHERE run_id = ? AND stage NOT IN ('layers', 'drift'))
+        WHERE id = ? AND status = 'running'
+        """,
+        [*counts.values(), run_id, run_id, run_id],
+    )
+
+
+def run_totals(db: Database, run_id: int) -> dict[str, int]:
+    """A run's counts as its row holds them (0 for none yet): where a new store process goes on counting."""
+    sql = "SELECT pages, items_stored, article_pages, fallback_pages FROM crawl_runs WHERE id = ?"
+    found = db.execute(sql, [run_id]).fetchone()
+    names = ("pages", "items_stored", "article_pages", "fallback_pages")
+    return {name: int(value or 0) for name, value in zip(names, found or (0, 0, 0, 0), strict=True)}
+
+
 def record_error(
     db: Database,
     run_id: int,
@@ -142,6 +166,14 @@ def record_jobs(
 
 def recent_runs(db: Database, limit: int = 10) -> list[dict[str, Any]]:
     return list(db.query("SELECT * FROM crawl_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+
+def runs_of_seeds(db: Database, seeds: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``crawl_runs`` rows of distributed runs by seed key (id, status and counts so far), for
+    ``informburo status``'s open runs."""
+    marks = ", ".join("?" for _ in seeds)
+    sql = f"SELECT id, seed, status, pages, items_stored, errors FROM crawl_runs WHERE seed IN ({marks})"
+    return {row["seed"]: row for row in db.query(sql, seeds)} if seeds else {}
 
 
 def table_counts(db: Database, tables: tuple[str, ...]) -> dict[str, int]:

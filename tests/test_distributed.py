@@ -393,8 +393,18 @@ def test_a_seeded_backfill_walks_as_backfill_does(tmp_path: Path, redis_server: 
         "--only",
         "articles",
     ]
-    for extra in ([], ["--max-pages", "7"], ["--pages", "50"], ["--until", "2025-01-01"]):
-        assert informburo("seed", *common, *extra).returncode == 0
+    said = []
+    for extra in ([], ["--max-pages", "7"], ["--pages", "50"], ["--until", "2025-01-01"], ["--sitemaps"]):
+        result = informburo("seed", *common, *extra)
+        assert result.returncode == 0, result.stderr
+        said.append(result.stdout.split(": ", 1)[1].strip())
+    assert said == [  # the walk in words, not a Python dict
+        "articles of http://127.0.0.1:9; walks the listing up to 3 pages, stopping at a page of stored articles",
+        "articles of http://127.0.0.1:9; walks the listing up to 7 pages, stopping at a page of stored articles",
+        "articles of http://127.0.0.1:9; walks the listing up to 50 pages",
+        "articles of http://127.0.0.1:9; walks the listing back to 2025-01-01",
+        "articles of http://127.0.0.1:9; walks the sitemaps to their end",
+    ]
     walks = [json.loads(s)["walk"] for s in redis_server.client().lrange(Keys().seeds, 0, -1)]
     assert walks[0] == {"max_pages": 3, "may_stop_early": True, "until": None}  # an ordinary run
     assert walks[1] == {"max_pages": 7, "may_stop_early": True, "until": None}
