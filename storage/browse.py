@@ -19,7 +19,12 @@ from typing import Any
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8001
-METADATA = Path(__file__).resolve().parent.parent / "datasette" / "metadata.yml"
+DATASETTE = Path(__file__).resolve().parent.parent / "datasette"
+METADATA = DATASETTE / "metadata.yml"
+#: The front page, the article page and the table pages (Jinja, overriding Datasette's own).
+TEMPLATES = DATASETTE / "templates"
+#: Our Datasette plugins (routes, SQL functions, template variables): one module each.
+PLUGINS = DATASETTE / "plugins"
 #: The database name ``metadata.yml`` is written for: the stem of the default ``data/informburo.db``.
 METADATA_DATABASE = "informburo"
 CHART_PLUGIN = "datasette-dashboards"
@@ -47,7 +52,10 @@ def load_metadata(name: str = METADATA_DATABASE, path: Path = METADATA) -> dict[
 
 def datasette_args(db: str | Path, port: int, metadata: str | Path) -> list[str]:
     """The ``datasette`` command line (after the program name) that serves ``db`` read-only on 127.0.0.1."""
-    return ["serve", str(db), "--host", HOST, "--port", str(port), "--metadata", str(metadata)]
+    return [
+        "serve", str(db), "--host", HOST, "--port", str(port), "--metadata", str(metadata),
+        "--template-dir", str(TEMPLATES), "--plugins-dir", str(PLUGINS),
+    ]  # fmt: skip
 
 
 def port_number(text: str) -> int:

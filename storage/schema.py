@@ -337,6 +337,12 @@ MIGRATIONS: list[str | Callable[[Database], None]] = [
     ALTER TABLE scheduler_jobs ADD COLUMN last_started_at TEXT;
     ALTER TABLE scheduler_jobs ADD COLUMN start_delay REAL;
     """,
+    # 12: the Kazakhstan date an article was published on (its first ten characters), indexed with
+    # the time, so published_today and published_on read one day's rows in order instead of walking
+    # every article (docs/benchmarks.md §7: p95 55-60 ms → 2-5 ms at 200,000 articles).
+    """
+    CREATE INDEX articles_published_day ON articles (substr(published_at, 1, 10), published_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
