@@ -382,7 +382,7 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from core.clock import since_bound
-    from jobs.reparse import reparse
+    from jobs.reparse import default_workers, reparse
     from storage.archive import archive_path
     from storage.db import UnusableDatabaseError
     from storage.lock import LockTimeoutError
@@ -396,6 +396,10 @@ def cmd_reparse(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    workers = default_workers() if args.workers is None else args.workers
+    if workers < 0:
+        print("informburo: --workers must be 0 (read in this process) or more", file=sys.stderr)
+        return EXIT_USAGE
     bar = tqdm(unit="page", desc="reparse", disable=None)  # disable=None: silent when not on a terminal
 
     def progress(done: int, total: int) -> None:
@@ -403,7 +407,7 @@ def cmd_reparse(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        outcome = reparse(args.db, since, archive=archive, progress=progress)
+        outcome = reparse(args.db, since, archive=archive, progress=progress, workers=workers)
     except LockTimeoutError as exc:
         print(f"informburo: {exc}", file=sys.stderr)
         return EXIT_LOCKED
@@ -669,6 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(reparse)
     reparse.add_argument("--since", default=None, help="only pages fetched at or after this date or ISO time")
     reparse.add_argument("--archive", default=None, help="the archive file (default: <db>.archive.db beside it)")
+    reparse.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes that read the pages while this one stores them (default: one per core but one;"
+        " 0: read them in this process)",
+    )
     reparse.set_defaults(func=cmd_reparse)
 
     export = sub.add_parser("export", help="stream a table as JSON lines or CSV")

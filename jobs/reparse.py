@@ -24,15 +24,28 @@ or the language changing without a new text, the version the old store did not a
 Besides rebuilt versions, a reparse only ever adds the rejects and errors it meets that are not
 yet on record for that page (with its own run id).
 It never writes ``article_views``, the snapshots, the HTTP validators or existing ledger rows.
+
+With ``workers`` (``informburo reparse --workers N``; the command's default is a worker per core
+but one) the pages are read in worker processes while this process, the one writer, loads the
+archive and stores: pages go out in fetch order, and their reads come back and are stored in that
+same order, so the tables are the ones a one-process reparse leaves (tests/test_reparse_pool.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
+import signal
 import sqlite3
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +86,20 @@ logger = logging.getLogger(__name__)
 
 #: Pages per transaction: a reparse has the database to itself (it holds the writer lock).
 REPARSE_BATCH = 500
+
+#: Pages per task sent to a worker: enough to pay for the round trip, few enough to keep every worker busy.
+POOL_CHUNK = 8
+#: Tasks in flight per worker: the writer never waits for a read a worker could have done already, and memory
+#: stays flat whatever the archive's size (workers × POOL_AHEAD × POOL_CHUNK pages at most).
+POOL_AHEAD = 4
+#: Workers start from a clean server process, not a fork of this one: the writer holds open SQLite connections
+#: (the database, the archive, the writer lock) and may run threads (tqdm's monitor), which a forked child
+#: would inherit half-way (a connection closed in a child can delete the WAL; a lock held by a thread stays
+#: held). The server imports this module once, so a worker starts in milliseconds, not an import of Scrapy.
+POOL_CONTEXT = "forkserver"
+#: Pools that may break (a worker killed, out of memory, a crash in C) before the run gives up and fails:
+#: each break is recorded against the page that caused it, but a pool that cannot stay up must not grind on.
+MAX_POOL_RESTARTS = 10
 
 
 @dataclass
@@ -246,12 +273,26 @@ class Replay:
 
     def url(self, url: str, load: Callable[[], list[RawPage]]) -> int:
         """Replay the archived pages of one fetched URL; how many pages were read."""
-        try:
-            pages = load()
-        except Exception as exc:  # an unreadable archive row: nothing of this URL is rebuilt, nothing lost
-            self._problem(url, f"archive unreadable: {type(exc).__name__}: {exc}")
+        pages = self.load(load)
+        if isinstance(pages, str):
+            self.unloadable(url, pages)
             return 0
-        reads = [read_page(page, seq) for seq, page in enumerate(pages)]
+        return self.replay([read_page(page, seq) for seq, page in enumerate(pages)])
+
+    @staticmethod
+    def load(load: Callable[[], list[RawPage]]) -> list[RawPage] | str:
+        """One URL's archived pages, or why they could not be loaded (recorded when the URL's turn comes)."""
+        try:
+            return load()
+        except Exception as exc:  # an unreadable archive row: nothing of this URL is rebuilt, nothing lost
+            return f"archive unreadable: {type(exc).__name__}: {exc}"
+
+    def unloadable(self, url: str, reason: str) -> None:
+        """A URL whose archived pages could not be loaded."""
+        self._problem(url, reason)
+
+    def replay(self, reads: list[Read]) -> int:
+        """Store one fetched URL's reads, in fetch order; how many pages were read."""
         articles: dict[str, list[Read]] = {}
         for read in reads:
             if read.row is not None:
@@ -423,11 +464,14 @@ def reparse(
     archive: str | Path | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 0,
 ) -> ReparseOutcome:
     """Re-extract archived article pages fetched at or after ``since`` (ISO 8601) into the database.
 
     Each page is read by the page-object version of its fetch date (crawler/pages/versions.py);
-    each article's history is replayed in fetch order (see the module's docstring).
+    each article's history is replayed in fetch order (see the module's docstring). ``workers`` > 0
+    reads the pages in that many worker processes (``default_workers()``: one per core but one);
+    0, the default here, reads them in this process (what a test that patches the extractor needs).
     """
     with writer(db_path, lock_timeout) as db:
         pages = Archive(archive or archive_path(db_path))
@@ -439,10 +483,14 @@ def reparse(
             replay = Replay(db, store)
             done = 0
             try:
-                for url in pages.urls_since(since):
-                    done += replay.url(url, lambda url=url: pages.pages_of(url, since))
-                    if progress:
-                        progress(done, total)
+                if workers > 0:
+                    with _term_as_interrupt():
+                        _pooled(replay, pages, since, workers, lambda done: progress and progress(done, total))
+                else:
+                    for url in pages.urls_since(since):
+                        done += replay.url(url, lambda url=url: pages.pages_of(url, since))
+                        if progress:
+                            progress(done, total)
             except BaseException as exc:
                 _close(store, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", replay.outcome.pages)
                 raise
@@ -450,6 +498,209 @@ def reparse(
             return replay.outcome
         finally:
             pages.close()
+
+
+def default_workers() -> int:
+    """Worker processes for a reparse: every core but the writer's, at least one."""
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+# --- reading in worker processes ---
+
+#: A read as it comes back from a worker: (item, row, digest, (field, reason) rejected, unreadable, widget).
+#: Plain values only: the page's bytes stay in the writer, and ``Rejected`` does not survive pickling.
+Plain = tuple[Article | None, dict[str, Any] | None, str | None, tuple[str | None, str] | None, str | None, bool]
+
+
+class ExtractionWorkersError(RuntimeError):
+    """The worker pool kept breaking: the run fails (its completed articles kept) rather than grind on."""
+
+
+def read_pages(pages: list[tuple[RawPage, int]]) -> list[Plain]:
+    """A worker's task: ``read_page`` for each (page, seq), the result as plain values."""
+    plain: list[Plain] = []
+    for page, seq in pages:
+        read = read_page(page, seq)
+        rejected = (read.rejected.field, read.rejected.reason) if read.rejected is not None else None
+        plain.append((read.item, read.row, read.digest, rejected, read.unreadable, read.widget))
+    return plain
+
+
+def _as_read(page: RawPage, seq: int, plain: Plain) -> Read:
+    item, row, digest, rejected, unreadable, widget = plain
+    return Read(page, seq, item, row, digest, Rejected(*rejected) if rejected else None, unreadable, widget)
+
+
+def _worker_start(writer_pid: int) -> None:
+    """In each worker: Ctrl-C is the writer's to handle (it reaches the whole process group), and a worker
+    whose writer is gone (killed with -9) exits instead of waiting for work forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(writer_pid, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # a process of another user took the id: ours is gone
+                os._exit(1)
+
+    threading.Thread(target=watch, name="writer-watch", daemon=True).start()
+
+
+class Readers:
+    """The pool of worker processes that read pages, restarted when one dies (its pages retried one by one)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.restarts = 0
+        context = multiprocessing.get_context(POOL_CONTEXT)
+        if POOL_CONTEXT == "forkserver":
+            context.set_forkserver_preload([__name__])  # ignored once the server runs: then it has us already
+        self.context = context
+        self.executor: ProcessPoolExecutor | None = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers, mp_context=self.context, initializer=_worker_start, initargs=(os.getpid(),)
+        )
+
+    def _restart(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """A fresh pool in place of ``broken`` (once, however many of its tasks report the break)."""
+        if self.executor is broken:
+            self.restarts += 1
+            self._stop(broken, wait=False)
+            if self.restarts > MAX_POOL_RESTARTS:
+                self.executor = None
+                raise ExtractionWorkersError(f"the extraction workers died {self.restarts} times")
+            self.executor = self._start()
+        assert self.executor is not None
+        return self.executor
+
+    def submit(self, pages: list[tuple[RawPage, int]]) -> tuple[ProcessPoolExecutor, Future[list[Plain]]]:
+        """Send pages to be read; the pool they went to comes back with the future."""
+        executor = self.executor
+        assert executor is not None
+        try:
+            return executor, executor.submit(read_pages, pages)
+        except BrokenProcessPool:  # it broke since the last task came back
+            executor = self._restart(executor)
+            return executor, executor.submit(read_pages, pages)
+
+    def reads(
+        self, pages: list[tuple[RawPage, int]], sent: tuple[ProcessPoolExecutor, Future[list[Plain]]]
+    ) -> list[Read]:
+        """The reads of pages sent together, in their order; if their task failed, each page is read alone."""
+        executor, future = sent
+        try:
+            plain = future.result()
+        except BrokenProcessPool:  # a worker died with some task: which page killed it is not known
+            self._restart(executor)
+            return [self._alone(page, seq) for page, seq in pages]
+        except Exception:  # the task itself failed (a result that would not pickle): find the page
+            return [self._alone(page, seq) for page, seq in pages]
+        return [_as_read(page, seq, p) for (page, seq), p in zip(pages, plain, strict=True)]
+
+    def _alone(self, page: RawPage, seq: int) -> Read:
+        """One page read in a task of its own: a failure now is this page's, recorded as its reason."""
+        executor, future = self.submit([(page, seq)])
+        try:
+            return _as_read(page, seq, future.result()[0])
+        except BrokenProcessPool as exc:
+            self._restart(executor)
+            reason = f"the extraction worker died reading it: {type(exc).__name__}"
+        except Exception as exc:
+            reason = f"the extraction worker failed: {type(exc).__name__}: {exc}"
+        return Read(page, seq, unreadable=reason)
+
+    def close(self, *, wait: bool) -> None:
+        """Stop the pool: after a finished run, let it wind down; on any other path, end its workers now."""
+        executor, self.executor = self.executor, None
+        if executor is not None:
+            self._stop(executor, wait=wait)
+
+    @staticmethod
+    def _stop(executor: ProcessPoolExecutor, *, wait: bool) -> None:
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=wait, cancel_futures=True)
+        if not wait:
+            for process in processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in processes:
+                process.join(5)
+
+
+#: One entry of a task: a URL and its pages, or why they could not be loaded.
+Loaded = tuple[str, list[RawPage] | str]
+
+
+def _pooled(replay: Replay, archive: Archive, since: str | None, workers: int, progress: Callable[[int], Any]) -> None:
+    """Replay every URL with its pages read by ``workers`` processes, stored in fetch order by this one.
+
+    URLs are loaded in the order the one-process path takes them and grouped into tasks of about
+    ``POOL_CHUNK`` pages; at most ``workers × POOL_AHEAD`` tasks are out, and their reads are taken
+    back oldest first, so every write happens in the order, and with the values, of ``workers=0``.
+    """
+    readers = Readers(workers)
+    finished = False
+    try:
+        urls = iter(archive.urls_since(since))
+        window: deque[tuple[list[Loaded], list[tuple[RawPage, int]], Any]] = deque()
+
+        def fill() -> None:
+            while len(window) < workers * POOL_AHEAD:
+                chunk = list(_chunk(urls, lambda url: replay.load(lambda: archive.pages_of(url, since))))
+                if not chunk:
+                    return
+                pages = [(page, seq) for _, got in chunk if not isinstance(got, str) for seq, page in enumerate(got)]
+                window.append((chunk, pages, readers.submit(pages) if pages else None))
+
+        done = 0
+        fill()
+        while window:
+            chunk, pages, sent = window.popleft()
+            reads = readers.reads(pages, sent) if sent is not None else []
+            fill()  # the workers read on while this process stores
+            for url, got in chunk:
+                if isinstance(got, str):
+                    replay.unloadable(url, got)
+                    continue
+                done += replay.replay(reads[: len(got)])
+                reads = reads[len(got) :]
+                progress(done)
+        finished = True
+    finally:
+        readers.close(wait=finished)
+
+
+def _chunk(urls: Iterator[str], load: Callable[[str], list[RawPage] | str]) -> Iterator[Loaded]:
+    """The next URLs with their pages, until about ``POOL_CHUNK`` pages (a URL's pages are never split)."""
+    count = 0
+    for url in urls:
+        got = load(url)
+        yield url, got
+        count += 0 if isinstance(got, str) else len(got)
+        if count >= POOL_CHUNK:
+            return
+
+
+@contextmanager
+def _term_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends a pooled reparse as Ctrl-C does: the run closed ``interrupted``, the workers stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _close(store: Store, status: str, pages: int) -> None:
