@@ -11,6 +11,7 @@ more than about a second. ``make test-fast`` runs none of them. ``make test`` an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -254,3 +256,25 @@ class FullSuite:
         for nodeid, reason in self.skipped:
             terminalreporter.line(f"SKIPPED {nodeid}: {reason}")
         terminalreporter.line("Install what they need (bash .ci/run does), or run `make test-fast` for the fast tier.")
+
+
+@contextlib.contextmanager
+def writer_lock_held(db: Path) -> Iterator[None]:
+    """The database's writer lock held by another thread, as a running crawl holds it, for the block."""
+    from storage.lock import WriterLock
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with WriterLock(db, timeout=5):
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5), "the writer lock could not be taken"
+        yield
+    finally:
+        release.set()
+        holder.join()

@@ -160,13 +160,19 @@ def chart_points(dom: str) -> list[str]:
     return [html.unescape(label).replace(",", "") for label in labels]
 
 
-def assert_only_local(log: NetLog, served: Served) -> None:
+def assert_no_other_host(log: NetLog, what: str) -> list[str]:
+    """The page asked nothing of any host but 127.0.0.1, and no byte left for one; its URLs."""
     urls = log.page_urls
     assert urls, "the network log recorded no request of the page"
     outside = [u for u in urls if urlsplit(u).hostname != "127.0.0.1"]
-    assert not outside, f"the chart page asked other hosts: {outside}"
+    assert not outside, f"the {what} asked other hosts: {outside}"
     assert log.connected and all(a.startswith("127.0.0.1:") for a in log.connected), log.connected
     assert all(a.startswith("127.0.0.1:") for a in log.sent_to), f"bytes left for {log.sent_to}"
+    return urls
+
+
+def assert_only_local(log: NetLog, served: Served) -> None:
+    urls = assert_no_other_host(log, "chart page")
     assert any("/-/static-plugins/datasette_dashboards/vega.min.js" in u for u in urls)
     assert any(u.startswith(f"{served.url}/informburo.json?sql=") for u in urls), "the chart fetched no data"
 

@@ -13,13 +13,22 @@ import re
 import shutil
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import pytest
 
 from tests import test_browser
 from tests.conftest import ROOT
-from tests.test_browser import SERIES_COLOURS, NetLog, Served, chart_points, chromium, read_png, render
+from tests.test_browser import (
+    SERIES_COLOURS,
+    NetLog,
+    Served,
+    assert_no_other_host,
+    chart_points,
+    chromium,
+    read_png,
+    render,
+)
 from tests.test_datasette import sidebar_entry
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
@@ -37,12 +46,7 @@ def article_path(served: Served) -> str:
 
 
 def assert_this_server_only(log: NetLog, served: Served) -> None:
-    urls = log.page_urls
-    assert urls, "the network log recorded no request of the page"
-    outside = [u for u in urls if urlsplit(u).hostname != "127.0.0.1"]
-    assert not outside, f"the article page asked other hosts: {outside}"
-    assert log.connected and all(a.startswith("127.0.0.1:") for a in log.connected), log.connected
-    assert all(a.startswith("127.0.0.1:") for a in log.sent_to), f"bytes left for {log.sent_to}"
+    urls = assert_no_other_host(log, "article page")
     assert any(u.startswith(f"{served.url}/-/static-plugins/datasette_dashboards/vega-lite.min.js") for u in urls)
     assert not any(".json?sql=" in u for u in urls), "the chart's data is in the page; it needs no request"
 

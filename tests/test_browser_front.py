@@ -20,7 +20,15 @@ import pytest
 
 from storage.browse import METADATA_DATABASE, load_metadata
 from tests.conftest import ROOT, rows
-from tests.test_browser import NetLog, Served, chromium, read_png, render, served  # noqa: F401 (a fixture)
+from tests.test_browser import (  # noqa: F401 (served: a fixture)
+    NetLog,
+    Served,
+    assert_no_other_host,
+    chromium,
+    read_png,
+    render,
+    served,
+)
 from tests.test_front_page import _holds
 
 pytestmark = [pytest.mark.chromium, pytest.mark.slow]
@@ -49,11 +57,7 @@ def _text(fragment: str) -> str:
 
 
 def assert_only_local(log: NetLog, served: Served) -> None:  # noqa: F811
-    assert log.page_urls, "the network log recorded no request of the page"
-    outside = [u for u in log.page_urls if urlsplit(u).hostname != "127.0.0.1"]
-    assert not outside, f"the page asked other hosts: {outside}"
-    assert log.connected and all(a.startswith("127.0.0.1:") for a in log.connected), log.connected
-    assert all(a.startswith("127.0.0.1:") for a in log.sent_to), f"bytes left for {log.sent_to}"
+    assert_no_other_host(log, "page")
 
 
 def screenshot(served: Served, tmp_path: Path, path: str, name: str) -> Counter:  # noqa: F811

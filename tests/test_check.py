@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -23,8 +22,7 @@ from mirror.server import MirrorServer
 from monitoring.incidents import judge_run_id
 from storage import ledger
 from storage.db import open_database
-from storage.lock import WriterLock
-from tests.conftest import crawl, rows
+from tests.conftest import crawl, rows, writer_lock_held
 from tests.test_monitors import Webhook
 
 
@@ -123,21 +121,8 @@ def test_a_malformed_alerts_or_monitors_table_is_one_line_and_exit_2(
 
 
 def test_a_busy_writer_lock_still_checks_read_only_and_says_so(db: Path) -> None:
-    taken, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with WriterLock(db, 5):
-            taken.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert taken.wait(5)
+    with writer_lock_held(db):
         report = run_checks(load_config(db=str(db), environ={}), lock_timeout=0.3)
-    finally:
-        release.set()
-        holder.join()
     assert not report.recorded and report.exit_code == 0
     assert report.note and "checked read-only, verdicts not recorded" in report.note
     assert report.lines()[-1].startswith("note: another collection is writing to")

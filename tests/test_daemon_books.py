@@ -22,8 +22,7 @@ from core.names import heartbeat_path
 from mirror.server import MirrorServer
 from mirror.site import Site
 from storage.db import open_database
-from storage.lock import WriterLock
-from tests.conftest import ROOT, daemon_config, informburo, rows, start_daemon, stop, wait_for
+from tests.conftest import ROOT, daemon_config, informburo, rows, start_daemon, stop, wait_for, writer_lock_held
 
 FAULTS = "tests.faults"
 RUN_LOG_DIR, RUN_LOGS_KEPT = scheduler.RUN_LOG_DIR, scheduler.RUN_LOGS_KEPT
@@ -302,23 +301,10 @@ def test_books_the_database_cannot_take_now_are_kept_for_the_next_write(
     daemon._record_jobs()
     at = datetime.now(KZ_TZ)
     daemon._note_event("a", at, "skipped", "its previous run was still going")
-    held, release = threading.Event(), threading.Event()
-
-    def crawl_holding_the_lock() -> None:
-        with WriterLock(db, timeout=5):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=crawl_holding_the_lock)
-    holder.start()
-    try:
-        assert held.wait(5)
+    with writer_lock_held(db):  # as a crawl holds it
         daemon._record_jobs()  # the lock is busy: nothing written, nothing lost
         assert rows(db, "SELECT * FROM scheduler_events") == []
         daemon._note_event("a", at + timedelta(minutes=15), "missed", "400 s late, past misfire_grace_time 300 s")
-    finally:
-        release.set()
-        holder.join()
     daemon._record_jobs()
     daemon._record_jobs()
     events = rows(db, "SELECT job, event, fire_time FROM scheduler_events ORDER BY id")

@@ -26,6 +26,7 @@ from mirror.site import DISALLOWED, Site, body_text
 from storage.browse import (
     CHART_PLUGIN,
     HOST,
+    METADATA,
     METADATA_DATABASE,
     PLUGINS,
     TEMPLATES,
@@ -100,11 +101,12 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     return build_archive(tmp_path_factory.mktemp("datasette") / "informburo.db")
 
 
-def fetch(db: Path, *paths: str) -> list[tuple[int, Any]]:
-    """GET each path from a Datasette on ``db`` as ``informburo serve`` sets it up (metadata, templates, plugins)."""
+def fetch(db: Path, *paths: str, metadata: Path = METADATA) -> list[tuple[int, Any]]:
+    """GET each path from a Datasette on ``db`` as ``informburo serve`` sets it up (metadata, templates, plugins);
+    ``metadata``: another metadata file (a test proving a check fails on an older one)."""
     ds = Datasette(
         [str(db)],
-        metadata=load_metadata(database_name(db)),
+        metadata=load_metadata(database_name(db), path=metadata),
         template_dir=str(TEMPLATES),
         plugins_dir=str(PLUGINS),
     )

@@ -9,7 +9,6 @@ the plugin module loaded by path as Datasette loads it.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import importlib.util
 import re
@@ -21,15 +20,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from datasette.app import Datasette
 from sqlite_utils import Database
 
 from mirror.site import body_text
-from storage.browse import METADATA, METADATA_DATABASE, PLUGINS, TEMPLATES, database_name, load_metadata
+from storage.browse import METADATA, METADATA_DATABASE, PLUGINS, load_metadata
 from storage.db import open_database
 from storage.schema import FTS_TOKENIZE, migrate
 from tests.conftest import rows
 from tests.test_datasette import Archive, build_archive, currency_of, rate_of
+from tests.test_datasette import fetch as datasette_fetch
 
 #: The metadata the pages are served with (a module global, so a run can point it at another file).
 METADATA_FILE: Path = METADATA
@@ -50,23 +49,8 @@ fts_query = search_plugin.fts_query
 
 
 def fetch(db: Path, *paths: str) -> list[tuple[int, Any]]:
-    """GET each path from a Datasette set up as ``informburo serve`` sets it up (metadata, templates, plugins)."""
-    ds = Datasette(
-        [str(db)],
-        metadata=load_metadata(database_name(db), path=METADATA_FILE),
-        template_dir=str(TEMPLATES),
-        plugins_dir=str(PLUGINS),
-    )
-
-    async def get_all() -> list[tuple[int, Any]]:
-        out = []
-        for path in paths:
-            response = await ds.client.get(path)
-            is_json = response.headers.get("content-type", "").startswith("application/json")
-            out.append((response.status_code, response.json() if is_json else response.text))
-        return out
-
-    return asyncio.run(get_all())
+    """GET each path from a Datasette set up as ``informburo serve`` sets it up, with ``METADATA_FILE``."""
+    return datasette_fetch(db, *paths, metadata=METADATA_FILE)
 
 
 def page(db: Path, path: str) -> str:
