@@ -51,7 +51,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy.http import Headers, Response
+from scrapy.http import Headers, Response, TextResponse
 from scrapy.responsetypes import responsetypes
 from sqlite_utils import Database
 
@@ -60,6 +60,7 @@ from core.names import DEFAULT_LOCK_TIMEOUT
 from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
 from crawler.spiders.informburo import WIDGET, page_has_widget, read_article
+from crawler.spiders.informburo import read_page as read_html_page
 from pipelines.normalize import normalize_item
 from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, recorded_lines, worse_than_stored
 from pipelines.validate import Rejected, check_item
@@ -159,11 +160,13 @@ def read_page(page: RawPage, seq: int = 0) -> Read:
     read = Read(page, seq)
     try:
         response = as_response(page)
-        item = read_article(response, page.fetched_at, page.listing_published, parser_for("article", page.fetched_at))
+        parsed = read_html_page(response) if isinstance(response, TextResponse) else None  # once, for both reads
+        parse = parser_for("article", page.fetched_at)
+        item = read_article(response, page.fetched_at, page.listing_published, parse, page=parsed)
         if isinstance(item, str):
             read.unreadable = item
             return read
-        read.widget = item.views is None and page_has_widget(response)
+        read.widget = item.views is None and parsed is not None and page_has_widget(parsed[0], response.url)
         read.item = normalize_item(item)
         check_item(read.item)
         read.row = article_row(vars(read.item), page.fetched_at)

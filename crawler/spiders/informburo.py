@@ -623,10 +623,10 @@ def page_widget(page: Selector, url: str, on_base: Callable[[str], bool]) -> Wid
     return widget
 
 
-def page_has_widget(response: Response) -> bool:
-    """Does this page load its views counter by script (a widget placeholder, followable or not)?"""
-    page = read_page(response) if isinstance(response, TextResponse) else None
-    return page is not None and page_widget(page[0], response.url, lambda url: True) is not None
+def page_has_widget(page: Selector, url: str) -> bool:
+    """Does this page (as ``read_page`` read it) load its views counter by script (a widget
+    placeholder, followable or not)?"""
+    return page_widget(page, url, lambda _: True) is not None
 
 
 def widget_follow_up(
