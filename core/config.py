@@ -44,7 +44,7 @@ _JOB_KEYS = {"task", "trigger", "jitter", "misfire_grace_time", "settings"}
 _TOP_KEYS = {
     "db", "base_url", "contact_url", "run_timeout", "grace_period", "log_file",
     "download_delay", "concurrent_requests_per_host", "settings", "jobs", "redis_url", "redis_prefix",
-    "monitors", "alerts",
+    "monitors", "alerts", "extraction_workers",
 }  # fmt: skip
 #: Top-level keys whose value is text (the numbers and tables are checked one by one).
 _TEXT_KEYS = ("db", "base_url", "contact_url", "log_file", "redis_url", "redis_prefix")
@@ -220,6 +220,8 @@ class Config:
     log_file: str | None = "data/informburo.log"  # rotating; None logs to stderr only
     download_delay: float | None = None
     concurrent_requests_per_host: int | None = None
+    #: Article pages read in this many worker processes (crawler/workers.py); None: a core each but one.
+    extraction_workers: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     #: Distributed mode (docs/distributed.md): jobs seed the shared Redis queue instead of crawling.
     redis_url: str | None = None
@@ -243,6 +245,8 @@ class Config:
                 out["AUTOTHROTTLE_ENABLED"] = False
         if self.concurrent_requests_per_host is not None:
             out["CONCURRENT_REQUESTS_PER_DOMAIN"] = self.concurrent_requests_per_host
+        if self.extraction_workers is not None:
+            out["INFORMBURO_EXTRACTION_WORKERS"] = self.extraction_workers
         if self.redis_url:
             out["INFORMBURO_REDIS_URL"] = self.redis_url
         if self.redis_prefix != "informburo":
@@ -302,10 +306,9 @@ def load_config(
     if "download_delay" in raw:
         config.download_delay = _number(raw, "download_delay", 0, least=0)
     if "concurrent_requests_per_host" in raw:
-        value = raw["concurrent_requests_per_host"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"concurrent_requests_per_host must be a whole number of at least 1, not {_shown(value)}")
-        config.concurrent_requests_per_host = value
+        config.concurrent_requests_per_host = _whole(raw, "concurrent_requests_per_host", least=1)
+    if "extraction_workers" in raw:
+        config.extraction_workers = _whole(raw, "extraction_workers", least=0)
     config.settings = dict(_table(raw.get("settings", {}), "settings"))
     check_base_url(config.base_url)
     if not config.redis_prefix:
@@ -380,6 +383,14 @@ def _shown(value: Any) -> str:
     """A value as a message names it: its TOML type and itself."""
     kind = {bool: "a boolean", str: "a string", int: "a number", float: "a number", dict: "a table", list: "an array"}
     return f"{kind.get(type(value), type(value).__name__)} ({value!r})"
+
+
+def _whole(raw: dict[str, Any], key: str, *, least: int) -> int:
+    """A whole-number key's value, at least ``least``; ``ConfigError`` otherwise."""
+    value = raw[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ConfigError(f"{key} must be a whole number of at least {least}, not {_shown(value)}")
+    return value
 
 
 def _number(

@@ -35,12 +35,9 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
-import os
 import signal
 import sqlite3
 import threading
-import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -57,10 +54,12 @@ from sqlite_utils import Database
 
 from core.clock import now_kz
 from core.names import DEFAULT_LOCK_TIMEOUT
+from crawler import workers as workers_module
 from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
 from crawler.spiders.informburo import WIDGET, page_has_widget, read_article
 from crawler.spiders.informburo import read_page as read_html_page
+from crawler.workers import ExtractionWorkersError, start_pool, stop_pool, usable_cores
 from pipelines.normalize import normalize_item
 from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, recorded_lines, worse_than_stored
 from pipelines.validate import Rejected, check_item
@@ -93,14 +92,10 @@ POOL_CHUNK = 8
 #: Tasks in flight per worker: the writer never waits for a read a worker could have done already, and memory
 #: stays flat whatever the archive's size (workers × POOL_AHEAD × POOL_CHUNK pages at most).
 POOL_AHEAD = 4
-#: Workers start from a clean server process, not a fork of this one: the writer holds open SQLite connections
-#: (the database, the archive, the writer lock) and may run threads (tqdm's monitor), which a forked child
-#: would inherit half-way (a connection closed in a child can delete the WAL; a lock held by a thread stays
-#: held). The server imports this module once, so a worker starts in milliseconds, not an import of Scrapy.
-POOL_CONTEXT = "forkserver"
-#: Pools that may break (a worker killed, out of memory, a crash in C) before the run gives up and fails:
-#: each break is recorded against the page that caused it, but a pool that cannot stay up must not grind on.
-MAX_POOL_RESTARTS = 10
+#: How workers start (crawler/workers.py says why a server process, not a fork of the writer), and how
+#: often the pool may break before the run fails: module values here, so tests can change them.
+POOL_CONTEXT = workers_module.POOL_CONTEXT
+MAX_POOL_RESTARTS = workers_module.MAX_POOL_RESTARTS
 
 
 @dataclass
@@ -505,7 +500,7 @@ def reparse(
 
 def default_workers() -> int:
     """Worker processes for a reparse: every core but the writer's, at least one."""
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, usable_cores() - 1)
 
 
 # --- reading in worker processes ---
@@ -513,10 +508,6 @@ def default_workers() -> int:
 #: A read as it comes back from a worker: (item, row, digest, (field, reason) rejected, unreadable, widget).
 #: Plain values only: the page's bytes stay in the writer, and ``Rejected`` does not survive pickling.
 Plain = tuple[Article | None, dict[str, Any] | None, str | None, tuple[str | None, str] | None, str | None, bool]
-
-
-class ExtractionWorkersError(RuntimeError):
-    """The worker pool kept breaking: the run fails (its completed articles kept) rather than grind on."""
 
 
 def read_pages(pages: list[tuple[RawPage, int]]) -> list[Plain]:
@@ -534,40 +525,16 @@ def _as_read(page: RawPage, seq: int, plain: Plain) -> Read:
     return Read(page, seq, item, row, digest, Rejected(*rejected) if rejected else None, unreadable, widget)
 
 
-def _worker_start(writer_pid: int) -> None:
-    """In each worker: Ctrl-C is the writer's to handle (it reaches the whole process group), and a worker
-    whose writer is gone (killed with -9) exits instead of waiting for work forever."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(writer_pid, 0)
-            except ProcessLookupError:
-                os._exit(1)
-            except PermissionError:  # a process of another user took the id: ours is gone
-                os._exit(1)
-
-    threading.Thread(target=watch, name="writer-watch", daemon=True).start()
-
-
 class Readers:
     """The pool of worker processes that read pages, restarted when one dies (its pages retried one by one)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.restarts = 0
-        context = multiprocessing.get_context(POOL_CONTEXT)
-        if POOL_CONTEXT == "forkserver":
-            context.set_forkserver_preload([__name__])  # ignored once the server runs: then it has us already
-        self.context = context
         self.executor: ProcessPoolExecutor | None = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.workers, mp_context=self.context, initializer=_worker_start, initargs=(os.getpid(),)
-        )
+        return start_pool(self.workers, POOL_CONTEXT, [__name__])
 
     def _restart(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         """A fresh pool in place of ``broken`` (once, however many of its tasks report the break)."""
@@ -625,14 +592,7 @@ class Readers:
 
     @staticmethod
     def _stop(executor: ProcessPoolExecutor, *, wait: bool) -> None:
-        processes = list((getattr(executor, "_processes", None) or {}).values())
-        executor.shutdown(wait=wait, cancel_futures=True)
-        if not wait:
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-            for process in processes:
-                process.join(5)
+        stop_pool(executor, wait=wait)
 
 
 #: One entry of a task: a URL and its pages, or why they could not be loaded.

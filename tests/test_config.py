@@ -77,6 +77,15 @@ def test_a_crawl_gets_the_config_then_the_command_line(tmp_path: Path) -> None:
     assert settings.getint("RETRY_TIMES") == 1
 
 
+def test_extraction_workers_reach_the_crawl_and_a_bad_count_is_refused(tmp_path: Path) -> None:
+    assert "INFORMBURO_EXTRACTION_WORKERS" not in Config().crawl_settings()  # unset: a core each but one
+    config = load_config(write(tmp_path / "c.toml", "extraction_workers = 0\n"), environ={})
+    assert config.crawl_settings()["INFORMBURO_EXTRACTION_WORKERS"] == 0
+    for bad in ("-1", "1.5", "true", '"2"'):
+        with pytest.raises(ValueError, match="extraction_workers must be a whole number of at least 0"):
+            load_config(write(tmp_path / "bad.toml", f"extraction_workers = {bad}\n"), environ={})
+
+
 def test_a_bad_config_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     toml = write(tmp_path / "c.toml", "dbb = 1\n")
     assert cli.main(["crawl", "--config", str(toml)]) == cli.EXIT_USAGE

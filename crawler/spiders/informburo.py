@@ -3,7 +3,8 @@ pages; a backfill walks the listing or the sitemaps."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -11,9 +12,10 @@ from urllib.parse import urlsplit
 
 import scrapy
 from parsel import Selector
+from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response, TextResponse
+from scrapy.http import Headers, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
@@ -31,6 +33,7 @@ from crawler.pages.listing import ListingEntry, home_cards
 from crawler.pages.sidebar import SHAPE
 from crawler.pages.sitemap import INDEX, SitemapEntry, older_than, parse_sitemap, sitemaps_in_robots
 from crawler.pages.widget import WidgetRequest, read_widget, widget_views
+from crawler.workers import ExtractionPool, ExtractionWorkersError, WorkerDiedError, default_crawl_workers
 
 LISTING_PATH = "/novosti"
 #: Where the site's RSS feed has lived, newest first: tried in turn when the home page names no feed.
@@ -52,6 +55,12 @@ WIDGET_TIMEOUT = 10
 #: Stats behind a sitemap backfill's progress bar (jobs/backfill.py).
 STAT_SITEMAPS = "informburo/sitemaps"
 STAT_SITEMAP_ARTICLES = "informburo/sitemap_articles"
+#: Extraction worker processes (crawler/workers.py): unset, a worker per core but one; 0, none.
+WORKERS_SETTING = "INFORMBURO_EXTRACTION_WORKERS"
+#: Article pages read by an extraction worker (the rest were read in the crawling process).
+STAT_WORKER_PAGES = "informburo/pages_read_by_workers"
+
+logger = logging.getLogger(__name__)
 
 
 class InformburoSpider(scrapy.Spider):
@@ -80,6 +89,7 @@ class InformburoSpider(scrapy.Spider):
         self.parts = set(plan.parts) if plan is not None else parse_parts(only)
         self.plan = plan
         self.frontier: Any = None  # distributed mode: the shared Redis frontier (crawler/distributed.py)
+        self.extractors: ExtractionPool | None = None  # article pages read in worker processes
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InformburoSpider:
@@ -109,6 +119,12 @@ class InformburoSpider(scrapy.Spider):
                 spider.plan.walk = replace(spider.plan.walk, sitemaps=True)
             spider.known_urls = spider.plan.known_urls
         spider.requested: set[str] = set()
+        workers = extraction_workers(settings.get(WORKERS_SETTING))
+        if workers and spider.frontier is None:  # a distributed worker is one process among many already
+            spider.extractors = ExtractionPool(workers, preload=[__name__])
+            if spider.parts & {"articles", "recheck"}:  # started while the first pages download
+                crawler.signals.connect(spider.extractors.warm_up, signal=signals.spider_opened)
+            crawler.signals.connect(spider.extractors.close, signal=signals.spider_closed)
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
@@ -393,26 +409,58 @@ class InformburoSpider(scrapy.Spider):
         yield from self._next_sitemap(meta.get("sitemaps") or [], meta["walk"], meta.get("visited") or ())
 
     @relayed
-    def parse_article(self, response: Response, listing_published: str | None = None) -> Iterator[Any]:
+    def parse_article(self, response: Response, listing_published: str | None = None) -> Iterable[Any]:
+        """An article page's item (or why it cannot be read), and its views widget's follow-up.
+
+        Read in an extraction worker when the run has them (``extractors``): the callback awaits
+        its page while the reactor goes on with the others, and yields the item itself, so it
+        reaches the database inside the run as it does when read here."""
         if response.status == 304:  # unchanged since our last full download: as stored, so not failing now
             self.crawler.stats.inc_value("informburo/not_modified")
-            yield Unchanged(response.url, response.meta.get("captured_at") or now_kz())
-            return
+            return [Unchanged(response.url, response.meta.get("captured_at") or now_kz())]
         captured_at = response.meta.get("captured_at") or now_kz()  # stamped by the archive on arrival
-        page = read_page(response) if isinstance(response, TextResponse) else None
-        item = read_article(response, captured_at, listing_published, page=page)
+        if self.extractors is not None and isinstance(response, TextResponse):
+            return self._pooled_article(response, captured_at, listing_published)
+        return self._article_output(response, captured_at, *read_article_page(response, captured_at, listing_published))
+
+    async def _pooled_article(
+        self, response: TextResponse, captured_at: str, listing_published: str | None
+    ) -> AsyncIterator[Any]:
+        """``parse_article``'s reading done by a worker process, awaited; a worker that died on the
+        page is the page's recorded error, a pool that keeps dying ends the run."""
+        assert self.extractors is not None
+        try:
+            read = await self.extractors.run(extract_article, article_task(response, captured_at, listing_published))
+        except WorkerDiedError as exc:
+            self.crawler.stats.inc_value("informburo/extraction_worker_deaths")
+            yield PageError(response.url, "parse", str(exc), response.status, captured_at)
+            return
+        except ExtractionWorkersError as exc:
+            yield PageError(response.url, "parse", f"not read: {exc}", response.status, captured_at)
+            if not self.crawler.stats.get_value("informburo/extraction_failed"):
+                self.crawler.stats.set_value("informburo/extraction_failed", str(exc))
+                logger.error("%s: stopping the run", exc)
+                self.crawler.engine.close_spider(self, "extraction_workers_failed")
+            return
+        self.crawler.stats.inc_value(STAT_WORKER_PAGES)
+        for output in self._article_output(response, captured_at, *read):
+            yield output
+
+    def _article_output(
+        self, response: Response, captured_at: str, item: Article | str, widget: WidgetRequest | str | None
+    ) -> Iterator[Any]:
+        """The item of a page as ``read_article_page`` read it, or its error; a widget to load first."""
         if isinstance(item, str):
             yield PageError(response.url, "parse", item, response.status, captured_at)
             return
-        if item.views is None and page is not None:
-            widget = page_widget(page[0], response.url, self.on_base)
-            if widget is not None:  # a 304 carries no page to load the widget from: its views would go stale
-                item.http = {"url": item.http.get("url")}
-            if isinstance(widget, WidgetRequest):
-                yield widget_follow_up(widget, response, self.parse_widget, self.widget_failed, {"item": item})
-                return
-            if widget is not None:  # a loader script we cannot follow: the empty counter has its reason
-                item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget}"
+        widget = widget_on_site(widget, self.on_base)
+        if widget is not None:  # a 304 carries no page to load the widget from: its views would go stale
+            item.http = {"url": item.http.get("url")}
+        if isinstance(widget, WidgetRequest):
+            yield widget_follow_up(widget, response, self.parse_widget, self.widget_failed, {"item": item})
+            return
+        if widget is not None:  # a loader script we cannot follow: the empty counter has its reason
+            item.problems["views"] = f"widget {WIDGET_PATH} failed: {widget}"
         yield item
 
     @relayed
@@ -494,6 +542,19 @@ ARTICLE_PARTS = (TITLE, BODY, TAGS.rsplit(" ", 1)[0], TAGS)
 PARSER_DEPTH = 2000
 
 
+def extraction_workers(value: Any) -> int:
+    """The ``INFORMBURO_EXTRACTION_WORKERS`` setting as a number of workers (unset: the default)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default_crawl_workers()
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{WORKERS_SETTING} must be a whole number, not {value!r}") from None
+    if workers < 0:
+        raise ValueError(f"{WORKERS_SETTING} must be 0 (read in the crawling process) or more, not {workers}")
+    return workers
+
+
 def read_article(
     response: Response,
     captured_at: str,
@@ -523,6 +584,38 @@ def read_article(
         "last_modified": _header(response, b"Last-Modified"),
     }
     return item
+
+
+def read_article_page(
+    response: Response, captured_at: str, listing_published: str | None = None
+) -> tuple[Article | str, WidgetRequest | str | None]:
+    """(the page's raw item or why it cannot be read, its views widget: the request that loads it,
+    why it cannot be followed, or ``None``). The whole of a crawl's reading of an article page, in
+    the crawling process or a worker; the widget is not yet checked against the site's host."""
+    page = read_page(response) if isinstance(response, TextResponse) else None
+    item = read_article(response, captured_at, listing_published, page=page)
+    if isinstance(item, str) or item.views is not None or page is None:
+        return item, None
+    return item, page_widget(page[0], response.url, lambda _: True)
+
+
+#: What a worker needs of a response: its class, URL, status, headers, body and flags (plain values).
+ArticleTask = tuple[type, str, int, list[tuple[bytes, list[bytes]]], bytes, list[str], str, str | None]
+
+
+def article_task(response: TextResponse, captured_at: str, listing_published: str | None) -> ArticleTask:
+    """A response as plain values for a worker process (``extract_article``)."""
+    headers = [(bytes(name), list(values)) for name, values in response.headers.items()]
+    return (type(response), response.url, response.status, headers, response.body, list(response.flags),
+            captured_at, listing_published)  # fmt: skip
+
+
+def extract_article(task: ArticleTask) -> tuple[Article | str, WidgetRequest | str | None]:
+    """A worker's reading of one article page: the response rebuilt as the crawl had it, then
+    ``read_article_page``. The encoding is decided again from the same headers and bytes."""
+    cls, url, status, headers, body, flags, captured_at, listing_published = task
+    response = cls(url=url, status=status, headers=Headers(headers), body=body, flags=flags)
+    return read_article_page(response, captured_at, listing_published)
 
 
 def page_problem(response: Response, selector: Selector | None = None) -> str | None:
@@ -618,6 +711,11 @@ def page_widget(page: Selector, url: str, on_base: Callable[[str], bool]) -> Wid
         widget = read_widget(page, url, VIEWS)
     except Exception as exc:  # a script no rule foresaw costs the count, never the article
         return f"its script is unreadable ({type(exc).__name__}: {exc})"
+    return widget_on_site(widget, on_base)
+
+
+def widget_on_site(widget: WidgetRequest | str | None, on_base: Callable[[str], bool]) -> WidgetRequest | str | None:
+    """A widget's request, or why it is not followed when it leaves the site."""
     if isinstance(widget, WidgetRequest) and not on_base(widget.url):
         return f"its request {widget.url} is not on the site"
     return widget
