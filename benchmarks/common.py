@@ -38,6 +38,7 @@ class Sizes:
     generic_pages: int = 100  # trafilatura and newspaper4k are slow: a sample of the same pages
     storage_reps: int = 3
     memory_sizes: tuple[int, ...] = (500, 2000, 8000)
+    memory_pool_off: bool = True  # the memory crawls with the pool off too (about 3 minutes at full size)
     daemon_runs: int = 200
     daemon_real_runs: int = 30
     daemon_interval: float = 0.25  # seconds, for the cheap (trivial-child) runs
@@ -97,7 +98,30 @@ class Child:
     maxrss_mb: float  # the child's own peak RSS (VmHWM), its children not included
     stdout: str
     stderr: str
-    cpu: float = 0.0  # user + system seconds
+    cpu: float = 0.0  # user + system seconds: the child and the descendants it waited for (``wait4``)
+    tree: Tree | None = None  # with ``run_child(tree=True)``: the whole process tree
+
+
+@dataclass
+class Tree:
+    """The child and every process it started, however deep (a pool's forkserver and its workers)."""
+
+    cpu: float  # user + system seconds of every process of the tree, exact when ``exact``
+    main_cpu: float  # the child's own (every thread of it)
+    main_thread_cpu: float  # the child's main thread, as last sampled (within ~50 ms of its exit)
+    pool_cpu: float  # every descendant: ``cpu - main_cpu``
+    workers_cpu: float  # descendants of descendants (a forkserver's workers), as last sampled
+    peak_rss_mb: float  # the largest sum of VmRSS over the tree's processes, sampled every ~50 ms
+    processes: int  # most processes alive in the tree at one sample, the child included
+    descendants: int  # distinct descendants seen
+    grandchildren: int  # distinct descendants of descendants seen (a forkserver's workers)
+    exact: bool  # False: no subreaper, so orphans' CPU is as last sampled
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_MB = (os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096) / 2**20
+#: ``prctl(PR_SET_CHILD_SUBREAPER)``: orphans of our descendants are reparented to us, not to init.
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def _hwm_mb(pid: int) -> float:
@@ -112,29 +136,212 @@ def _hwm_mb(pid: int) -> float:
     return 0.0
 
 
-def run_child(cmd: list[str], *, timeout: float = 1200, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Child:
+Stat = tuple[int, str, int, float, float, float]
+
+
+def _stat(path: str) -> Stat | None:
+    """(ppid, state, start time, own CPU s, waited-for children's CPU s, RSS MB) from a ``/proc/…/stat`` file."""
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name may hold spaces and parentheses
+    try:
+        utime, stime, cutime, cstime = (int(v) / _CLK_TCK for v in fields[11:15])
+        return int(fields[1]), fields[0], int(fields[19]), utime + stime, cutime + cstime, int(fields[21]) * _PAGE_MB
+    except (IndexError, ValueError):
+        return None
+
+
+def _processes() -> dict[int, Stat]:
+    """Every process of the machine: pid → ``_stat``. A few ms for a hundred processes."""
+    found = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (stat := _stat(f"/proc/{name}/stat")) is not None:
+            found[int(name)] = stat
+    return found
+
+
+def _descendants(root: int, procs: dict[int, Stat]) -> dict[int, int]:
+    """pid → depth below ``root`` (1: its children) of every live descendant of ``root``."""
+    children: dict[int, list[int]] = {}
+    for pid, stat in procs.items():
+        children.setdefault(stat[0], []).append(pid)
+    found: dict[int, int] = {}
+    todo = [(root, 0)]
+    while todo:
+        pid, depth = todo.pop()
+        for child in children.get(pid, ()):
+            if child not in found:
+                found[child] = depth + 1
+                todo.append((child, depth + 1))
+    return found
+
+
+def _subreaper(on: bool) -> bool:
+    """Make this process a child subreaper (Linux), or stop; False when it cannot."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+class _TreeWatch:
+    """Samples a running child's process tree from ``/proc``: RSS sums, who belongs to it, their CPU.
+
+    Known members are sampled every call; the whole of ``/proc`` is scanned (to find new members) on every
+    ``rescan``-th call only, since a scan costs a few ms of a core the crawl needs.
+    """
+
+    def __init__(self, root: int, rescan: int = 5) -> None:
+        self.root = root
+        self.rescan = rescan
+        self.calls = 0
+        self.members: dict[int, tuple[int, int]] = {}  # pid → (start time, depth), the child excluded
+        self.last_cpu: dict[int, float] = {}  # pid → own + children's CPU at its last sample (the fallback)
+        self.own_cpu: dict[int, float] = {}  # pid → own CPU at its last sample
+        self.peak_rss = 0.0
+        self.processes = 1
+        self.main_thread_cpu = 0.0
+
+    def sample(self) -> None:
+        if self.calls % self.rescan == 0:
+            for pid, depth in _descendants(self.root, _processes()).items():
+                self.members.setdefault(pid, (0, depth))
+        self.calls += 1
+        total, alive = 0.0, 1
+        for pid in list(self.members):
+            stat = _stat(f"/proc/{pid}/stat")
+            start, depth = self.members[pid]
+            if stat is None or stat[1] == "Z" or (start and stat[2] != start):
+                continue  # gone (or its id taken by another process)
+            if not start:
+                self.members[pid] = (stat[2], depth)
+            self.last_cpu[pid] = stat[3] + stat[4]
+            self.own_cpu[pid] = stat[3]
+            total += stat[5]
+            alive += 1
+        main = _stat(f"/proc/{self.root}/stat")
+        if main is not None and main[1] != "Z":
+            total += main[5]
+            thread = _stat(f"/proc/{self.root}/task/{self.root}/stat")
+            if thread is not None:
+                self.main_thread_cpu = thread[3]
+        self.processes = max(self.processes, alive)
+        self.peak_rss = max(self.peak_rss, total)
+
+    def alive(self) -> list[int]:
+        """Members still running (same pid, same start time)."""
+        return [pid for pid, (start, _) in self.members.items() if (s := _stat(f"/proc/{pid}/stat")) and s[2] == start]
+
+
+def _reap_orphans(watch: _TreeWatch, before: set[int], timeout: float = 30) -> float:
+    """Wait for the processes the child left behind, now our children (we are their subreaper); their CPU.
+
+    ``wait4`` gives each one's own CPU and that of the descendants it waited for (the forkserver's workers).
+    Whatever is still running after ``timeout`` seconds is killed: a benchmark must not leave processes.
+    """
+    me = os.getpid()
+    cpu = 0.0
+    deadline = time.perf_counter() + timeout
+    while True:
+        mine = [pid for pid, stat in _processes().items() if stat[0] == me and pid not in before]
+        for pid in mine:
+            try:
+                done, _, usage = os.wait4(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if done:
+                cpu += usage.ru_utime + usage.ru_stime
+        left = watch.alive()
+        if not mine and not left:
+            return cpu
+        if time.perf_counter() > deadline:
+            for pid in left:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            deadline = time.perf_counter() + 5
+        time.sleep(0.02)
+
+
+def run_child(
+    cmd: list[str],
+    *,
+    timeout: float = 1200,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    tree: bool = False,
+) -> Child:
     """Run ``cmd`` to completion: its wall time, CPU time (``wait4``) and peak RSS.
 
     The peak RSS is the child's ``VmHWM``, polled every 10 ms while it runs. ``ru_maxrss`` will not do:
     Linux carries the parent's RSS at fork over into the child's, and this driver holds the whole site.
+
+    With ``tree``, the whole process tree is measured too (``Child.tree``). CPU: this driver is made a child
+    subreaper for the run, so a process the child leaves behind (a multiprocessing forkserver outlives its
+    parent by a moment; its resource tracker too) is reparented to us, not to init, and we ``wait4`` it. Each
+    ``wait4`` counts a process's own CPU and that of every descendant it waited for (a forkserver waits for its
+    workers), so the sum over the child and its orphans is every process of the tree, to the microsecond. The
+    child's own share is read from its ``/proc/<pid>/stat`` while it is a zombie (``waitid(WNOWAIT)``: exited,
+    not yet reaped): ``wait4``'s figure less the CPU of the children it waited for (its stat's cutime and
+    cstime, in clock ticks). RSS: the sum of VmRSS over the child and its live
+    descendants, sampled every 50 ms (members found by a scan of ``/proc`` every 250 ms).
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=env)
-        deadline = start + timeout
-        peak = 0.0
-        while True:
-            peak = max(peak, _hwm_mb(proc.pid))
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        before = {pid for pid, stat in _processes().items() if stat[0] == os.getpid()} if tree else set()
+        reaper = _subreaper(True) if tree else False
+        try:
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, env=env)
+            watch = _TreeWatch(proc.pid) if tree else None
+            deadline = start + timeout
+            peak = 0.0
+            ticks = 0
+            while True:
+                peak = max(peak, _hwm_mb(proc.pid))
+                if watch is not None and ticks % 5 == 0:
+                    watch.sample()
+                ticks += 1
+                if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                    break
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+                    break
+                time.sleep(0.01)
+            zombie = _stat(f"/proc/{proc.pid}/stat")  # exited, not yet reaped: its final CPU figures
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu = usage.ru_utime + usage.ru_stime
+            found = None
+            if watch is not None:
+                orphans = _reap_orphans(watch, before | {proc.pid}) if reaper else 0.0
+                main_cpu = max(0.0, cpu - zombie[4]) if zombie else cpu  # less what it waited for
+                if not reaper:  # orphans went to init: their CPU as last sampled
+                    orphans = sum(c for p, c in watch.last_cpu.items() if watch.members[p][1] == 1)
+                total = cpu + orphans
+                found = Tree(
+                    cpu=total,
+                    main_cpu=main_cpu,
+                    main_thread_cpu=min(watch.main_thread_cpu, main_cpu),
+                    pool_cpu=total - main_cpu,
+                    workers_cpu=sum(c for p, c in watch.own_cpu.items() if watch.members[p][1] >= 2),
+                    peak_rss_mb=watch.peak_rss,
+                    processes=watch.processes,
+                    descendants=len(watch.members),
+                    grandchildren=sum(1 for _, depth in watch.members.values() if depth >= 2),
+                    exact=reaper,
+                )
+        finally:
+            if reaper:
+                _subreaper(False)
         out.seek(0)
         err.seek(0)
         return Child(
@@ -143,7 +350,8 @@ def run_child(cmd: list[str], *, timeout: float = 1200, env: dict[str, str] | No
             maxrss_mb=peak,
             stdout=out.read().decode("utf-8", "replace"),
             stderr=err.read().decode("utf-8", "replace"),
-            cpu=usage.ru_utime + usage.ru_stime,
+            cpu=cpu,
+            tree=found,
         )
 
 

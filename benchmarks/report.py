@@ -101,6 +101,9 @@ def render(results: list[Result], info: dict[str, Any], sizes: Sizes, command: s
 
 #: What to do about an entry point of the profile that costs a lot (§8).
 PROPOSALS = {
+    "reading an article page": (
+        "the extraction pool (`INFORMBURO_EXTRACTION_WORKERS`, crawler/workers.py) takes it off the reactor thread"
+    ),
     "raw-page archive": "(already on a writer thread, 50 pages a transaction: what is left is handing pages over)",
     "store": (
         "`pipelines/store.py`: fewer statements per article (§4; batches, prepared SQL and plain savepoints are in)"
@@ -115,38 +118,66 @@ PROPOSALS = {
 }
 
 
-def _profile_shares(results: list[Result]) -> dict[str, float]:
-    for result in results:
-        if result.key == "profile":
-            return dict(result.raw.get("entry_points", {}))
-    return {}
+def _profile_stages(results: list[Result], column: str) -> list[tuple[str, float]]:
+    """§8's stages of ``column`` ("off", "on", "workers") in ms of CPU an article page, largest first."""
+    from benchmarks.profiling import ENTRY_POINTS, NESTED
+
+    rows = next((r.raw.get("stages_ms_per_article", []) for r in results if r.key == "profile"), [])
+    stages = [
+        (row["stage"], row[column])
+        for row in rows
+        if row["stage"] in ENTRY_POINTS and row.get(column) and not row["stage"].startswith(NESTED)
+    ]
+    return sorted(stages, key=lambda kv: -kv[1])
+
+
+def _why_crawl(result: Result, fig: Figure, results: list[Result]) -> str:
+    """Where the crawl's CPU goes, pool on or off, against what the target allows the crawling process."""
+    runs = result.raw.get("runs", {})
+
+    def cpu(kind: str, key: str = "cpu_ms_per_page") -> float:
+        values = [r[key] for r in runs.get(kind, []) if r.get(key) is not None]
+        return median(values) if values else float("nan")
+
+    bare = cpu("bare")
+    budget = bare / 0.85  # the crawling process's main thread, CPU-bound, must not spend more a page
+    on = ", pool on" in fig.name
+    kind = "ours" if on else "ours-off"
+    main, thread, pool = (
+        cpu(kind, "main_cpu_ms_per_page"),
+        cpu(kind, "main_thread_cpu_ms_per_page"),
+        cpu(kind, "pool_cpu_ms_per_page"),
+    )
+    stages = _profile_stages(results, "on" if on else "off")
+    where = ", ".join(f"{name.split(' (')[0]} {fmt(ms)} ms" for name, ms in stages if ms >= 0.05)
+    fixes = [text for name, _ in stages[:4] for key, text in PROPOSALS.items() if name.startswith(key)]
+    workers = max((r.get("workers_seen", 0) for r in runs.get("ours", [])), default=0)
+    text = (
+        f"**Crawl throughput, pool {'on' if on else 'off'}**: both crawlers are CPU-bound; per page served ours"
+        f" spends {fmt(main)} ms of CPU in the crawling process ({fmt(thread)} ms on its main thread, the"
+        f" reactor's) and {fmt(pool)} ms in other processes, against bare Scrapy's {fmt(bare)} ms for the whole"
+        f" process. At 0.85× the reactor thread may spend about {fmt(budget)} ms a page."
+    )
+    if on and not workers:
+        text += " No worker process ran: the pool did not start, so pool on measured the crawl without it."
+    if where:
+        text += f" Left on the crawling process's main thread, by the profile (§8, ms an article page): {where};"
+        text += " the rest is Scrapy itself (downloading, which bare Scrapy pays too, and the item pipeline)."
+    if fixes:
+        text += " Largest first: " + "; ".join(dict.fromkeys(fixes)) + "."
+    if not on:
+        text += (
+            f" Pool off is the crawl as it was before the pool (extraction on the reactor thread); the target is"
+            f" not to fall below the {fmt(result.raw.get('before_pool_ratio', 0.30))}× measured then."
+        )
+    return text
 
 
 def _why(result: Result, fig: Figure, results: list[Result]) -> str:
     """Cause and proposed fix of a missed target, from what this run measured."""
     raw = result.raw
     if fig.name.startswith("crawl throughput"):
-        runs = raw.get("runs", {})
-        cpu = {k: median([r["cpu_ms_per_page"] for r in v]) for k, v in runs.items() if v}
-        shares = sorted(((k, v) for k, v in _profile_shares(results).items() if v >= 0.005), key=lambda kv: -kv[1])
-        where = ", ".join(f"{name.split(' (')[0]} {fmt(100 * share, 0)} %" for name, share in shares)
-        fixes = [text for name, _ in shares[:4] for key, text in PROPOSALS.items() if name.startswith(key)]
-        return (
-            f"**Crawl throughput**: both crawlers are CPU-bound on one core; ours spends {fmt(cpu.get('ours'))} ms"
-            f" of CPU an article page against bare Scrapy's {fmt(cpu.get('bare'))} ms, all on the reactor thread."
-            + (
-                f" By the profile (§8, cumulative): {where}; the rest is Scrapy itself (downloading, which bare"
-                " Scrapy pays too, and carrying items through the pipeline)."
-                if where
-                else ""
-            )
-            + (" Largest first: " + "; ".join(dict.fromkeys(fixes)) + "." if fixes else "")
-            + " Parsing alone costs a large part of what bare Scrapy spends on a whole page (§3), so 0.85× needs"
-            " extraction out of the crawling process (crawl and archive; extract in another process, as `reparse`"
-            " does). We have not made that change: items would reach the database only after a second process"
-            " caught up, and a run's status could no longer say whether its pages were stored; at the default"
-            " politeness (one request a second) the crawl waits on the site, not on this CPU."
-        )
+        return _why_crawl(result, fig, results)
     if fig.name.startswith("extraction speed: ours ÷ trafilatura"):
         floor = raw.get("lxml parse alone (no extraction)", {}).get("pages_per_s") or float("nan")
         traf = raw.get("trafilatura", {}).get("pages_per_s") or float("nan")
@@ -180,12 +211,21 @@ def _why(result: Result, fig: Figure, results: list[Result]) -> str:
             " a plain `SAVEPOINT` of a fixed name, and insert the version and view point with the article in one"
             " `executemany` per batch."
         )
+    if fig.name.startswith("reparse pages/s: pool on"):
+        workers = raw.get("workers", 0)
+        return (
+            f"**Reparse, pool on ÷ off**: {workers} worker{'s' if workers != 1 else ''} read pages while one"
+            " writer stores them in order, so a page costs the pool the larger of (reading ÷ workers) and"
+            " storing, against their sum in one process: the writer's share of the one-process time (§4's store"
+            " path) bounds the gain, and on 2 cores the writer, the workers and the benchmark's other processes"
+            f" share the same cores. Per pair: {', '.join(fmt(r) for r in raw.get('ratios', []))}×."
+        )
     if fig.name.startswith("reparse"):
         return (
             "**Reparse**: the baseline is extraction alone on the same pages; the rest is the store path per"
             " page (§4), already one transaction per 500 pages: reading the stored row and the last version,"
-            " writing the article (its FTS and tag triggers) and the version. Close to the target; it moves by"
-            " ±15 % between runs on this machine."
+            " writing the article (its FTS and tag triggers) and the version. It moves by ±15 % between runs on"
+            " this machine."
         )
     if fig.name.startswith("crawl peak RSS") or fig.name.startswith("daemon RSS"):
         return f"**{fig.name}**: see §5 (compare with the baseline's own growth)."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,12 +19,24 @@ from tests.conftest import ROOT
 
 #: Every benchmark of the issue, and the figures each must report.
 EXPECTED = {
-    "crawl": ["mirror page weight", "server headroom", "crawl throughput: ours ÷ bare Scrapy"],
+    "crawl": [
+        "mirror page weight",
+        "server headroom",
+        "crawl throughput, pool on: ours ÷ bare Scrapy",
+        "crawl throughput, pool off: ours ÷ bare Scrapy",
+        "crawl CPU per page, pool on",
+        "crawl CPU per page, pool off",
+    ],
     "extraction": ["extraction speed: ours ÷ trafilatura", "body token F1: ours ÷ trafilatura"],
     "distributed": ["fast: 2 workers ÷ 1 worker", "polite: 2 workers ÷ 1 worker", "1 worker + store ÷ one process"],
     "storage": ["storage: ours ÷ raw executemany"],
-    "memory": ["crawl peak RSS growth", "daemon RSS growth", "real `rates` runs"],
-    "reparse": ["reparse pages/s"],
+    "memory": [
+        "crawl peak RSS growth, pool on",
+        "crawl peak RSS growth, pool off",
+        "daemon RSS growth",
+        "real `rates` runs",
+    ],
+    "reparse": ["reparse pages/s, one process", "reparse pages/s, pool on", "reparse pages/s: pool on ÷ pool off"],
     "queries": ["query p95: search box (FTS)", *(f"query p95: {name}" for name in ("latest_rates", "search"))],
     "profile": [f"profile #{rank}" for rank in range(1, 6)],
     "foreign": ["foreign pages: body token F1, ours ÷ trafilatura", "foreign pages: worst page"],
@@ -86,6 +99,54 @@ def test_the_report_names_the_machine_command_and_verdicts(suite: tuple[dict, st
     assert "python -m benchmarks --quick" in report
     assert "| 1–2 |" in report and "| 8 |" in report
     assert ("PASS" in report) and ("MISS" in report or "Every target met." in report)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_the_report_has_the_crawl_pool_and_stage_tables(suite: tuple[dict, str]) -> None:
+    payload, report = suite
+    crawl = next(r for r in payload["results"] if r["key"] == "crawl")
+    for kind in ("bare", "ours", "ours-off"):
+        for run in crawl["raw"]["runs"][kind]:
+            assert run["cpu_ms_per_page"] >= run["main_cpu_ms_per_page"] >= run["main_thread_cpu_ms_per_page"]
+            assert run["tree_peak_rss_mb"] > 0
+    assert all(r["pool_cpu_ms_per_page"] == 0 for r in crawl["raw"]["runs"]["bare"])
+    for text in ("| ours, pool on |", "| ours, pool off |", "CPU per article page of each stage"):
+        assert text in report
+    assert "| store (pipelines/store.py Store.store) |" in report and "| **all** (" in report
+
+
+def _pool_child() -> str:
+    """A child that burns 0.3 s of CPU in a forkserver pool's worker, as the crawl's pool does its pages."""
+    return (
+        "import multiprocessing, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "def burn(s):\n"
+        "    t = time.process_time()\n"
+        "    while time.process_time() - t < s: pass\n"
+        "if __name__ == '__main__':\n"
+        "    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('forkserver')) as ex:\n"
+        "        ex.submit(burn, 0.3).result()\n"
+    )
+
+
+def test_a_child_s_process_tree_counts_its_pool_workers(tmp_path: Path) -> None:
+    from benchmarks.common import _processes, run_child
+
+    script = tmp_path / "pool_child.py"
+    script.write_text(_pool_child(), encoding="utf-8")
+    child = run_child([sys.executable, str(script)], tree=True, cwd=tmp_path)
+    assert child.returncode == 0, child.stderr
+    tree = child.tree
+    assert tree is not None and tree.exact
+    assert tree.grandchildren >= 1  # the worker, forked by the forkserver
+    assert tree.workers_cpu >= 0.25 and tree.pool_cpu >= tree.workers_cpu
+    assert tree.cpu == pytest.approx(tree.main_cpu + tree.pool_cpu)
+    assert tree.cpu > child.cpu + 0.25  # wait4 of the child alone misses the orphaned forkserver's workers
+    assert tree.peak_rss_mb > child.maxrss_mb  # the workers' RSS is in the tree's
+    assert tree.processes >= 3
+    leftovers = [pid for pid, stat in _processes().items() if stat[0] == os.getpid() and stat[1] == "Z"]
+    assert not leftovers  # every orphan adopted was reaped
 
 
 def test_synthetic_pages_are_realistic_and_their_truth_is_what_we_extract() -> None:
