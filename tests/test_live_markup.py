@@ -221,6 +221,13 @@ def test_the_next_page_is_found_by_rel_next_or_by_its_number_not_by_a_class(
     assert not any("tags" in p or "kazinform" in p for p in page.pages)
 
 
+def test_on_a_first_page_only_links_naming_a_page_are_read_yet_an_escaped_one_still_counts() -> None:
+    """The first page's URL names no page, so links that do not say "page" are skipped unread (most
+    of a listing's links); a percent-escaped ``?%70age=2`` still says it, to the URL parser."""
+    page = parse_listing(listing(LIVE_ENTRY, after='<a href="?%70age=2">2</a>'), BASE + "/novosti", NOW)
+    assert page.next_page == BASE + "/novosti?%70age=2" and page.pages == [BASE + "/novosti?%70age=2"]
+
+
 def test_the_live_listing_saved_page_pagination() -> None:
     page = parse_listing((PAGES / "listing-live.html").read_bytes(), BASE + "/novosti?page=2", NOW)
     assert page.next_page == BASE + "/novosti?page=3"

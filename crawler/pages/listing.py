@@ -118,14 +118,20 @@ def _pagination(sel: Selector, url: str) -> tuple[list[str], str | None]:
     here = _page_number(url) or 1
     stated = [_absolute(url, h) for h in sel.xpath(REL_NEXT).getall()]
     stated = [u for u in stated if u and on_site(u, url)]
-    numbered = [u for u in (_absolute(url, h) for h in sel.xpath(ALL_LINKS).getall()) if u and _page_link(u, url)]
+    hrefs = sel.xpath(ALL_LINKS).getall()
+    if "page" not in url.lower():  # then only a link that says "page" (or escapes it) can name a page: skip the rest
+        hrefs = [h for h in hrefs if "page" in h.lower() or "%" in h]
+    path = _listing_path(url)
+    links = (_absolute(url, h) for h in hrefs)  # a page link says "page" (or escapes it) once resolved, too
+    numbered = [u for u in links if u and ("page" in u.lower() or "%" in u) and _page_link(u, url, path)]
     following = next((u for u in numbered if _page_number(u) == here + 1), None)
     return list(dict.fromkeys(numbered + stated)), (stated[0] if stated else following)
 
 
-def _page_link(link: str, url: str) -> bool:
-    """Is ``link`` a page link (``?page=N`` or ``/page/N``) to the listing at ``url`` (its site, its path)?"""
-    same_path = _listing_path(link) == _listing_path(url)
+def _page_link(link: str, url: str, path: str) -> bool:
+    """Is ``link`` a page link (``?page=N`` or ``/page/N``) to the listing at ``url`` (its site; ``path``,
+    its listing path)?"""
+    same_path = _listing_path(link) == path
     return same_path and on_site(link, url) and _page_number(link) is not None
 
 
