@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from itemadapter import ItemAdapter
-
 from crawler.fields import (
     canonical_url,
     clean_tags,
@@ -35,16 +33,16 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def _set(adapter: ItemAdapter, problems: dict[str, str], name: str, func: Any, *args: Any) -> None:
+def _set(item: Any, problems: dict[str, str], name: str, func: Any, *args: Any) -> None:
     """Set ``name`` to ``func(value)``; a value that cannot be read becomes a recorded problem.
 
     Any exception, not only ``ValueError``: a far date overflows (``OverflowError``), a value of
     the wrong type raises ``TypeError``. The field is NULL, the item and its other fields go on.
     """
     try:
-        adapter[name] = func(adapter.get(name), *args)
+        setattr(item, name, func(getattr(item, name), *args))
     except Exception as exc:
-        adapter[name] = None
+        setattr(item, name, None)
         problems.setdefault(name, reason_of(exc))
 
 
@@ -69,46 +67,47 @@ def normalize_item(item: Any) -> Any:
 
     A field whose text cannot be read is set to ``None`` and its reason is kept in
     ``item.problems``, so validation can reject the item or the store can record it.
+    Our items are dataclasses: their fields are read and set as attributes (an ``ItemAdapter``
+    would cost more than the rules it applies).
     """
     if not isinstance(item, (Article, MostReadEntry, RateQuote)):
         return item  # PageError and the like carry no page fields
-    adapter = ItemAdapter(item)
-    problems: dict[str, str] = adapter.get("problems") or {}
-    adapter["problems"] = problems
+    problems: dict[str, str] = item.problems or {}
+    item.problems = problems
     if isinstance(item, Article):
-        _set(adapter, problems, "url", canonical_url)
+        _set(item, problems, "url", canonical_url)
         fetched = item.http.get("url") if isinstance(item.http, dict) else None
-        if adapter["url"] is None and fetched:  # an unreadable canonical: the fetched URL names the page
-            _set(adapter, problems, "url", lambda _: canonical_url(fetched))
-            if adapter["url"] is not None:
+        if item.url is None and fetched:  # an unreadable canonical: the fetched URL names the page
+            _set(item, problems, "url", lambda _: canonical_url(fetched))
+            if item.url is not None:
                 problems["url"] = f"{problems.get('url', 'unreadable')}: stored under the fetched URL"
-        _set(adapter, problems, "section", lambda _: section_of(adapter["url"]))
-        _set(adapter, problems, "lang", language)
+        _set(item, problems, "section", lambda _: section_of(item.url))
+        _set(item, problems, "lang", language)
         for name in ("title", "lead", "author"):
-            _set(adapter, problems, name, readable_text)
-        _set(adapter, problems, "body", readable_body)
-        _set(adapter, problems, "published_at", parse_datetime)
-        _set(adapter, problems, "modified_at", parse_datetime)
-        if adapter["modified_at"] is not None and adapter["modified_at"] == adapter["published_at"]:
-            adapter["modified_at"] = None  # JSON-LD repeats datePublished when nothing was edited
+            _set(item, problems, name, readable_text)
+        _set(item, problems, "body", readable_body)
+        _set(item, problems, "published_at", parse_datetime)
+        _set(item, problems, "modified_at", parse_datetime)
+        if item.modified_at is not None and item.modified_at == item.published_at:
+            item.modified_at = None  # JSON-LD repeats datePublished when nothing was edited
             item.sources.pop("modified_at", None)
-        _set(adapter, problems, "tags", clean_tags)
-        _set(adapter, problems, "image_url", canonical_url, adapter["url"])
-        _set(adapter, problems, "views", count)
+        _set(item, problems, "tags", clean_tags)
+        _set(item, problems, "image_url", canonical_url, item.url)
+        _set(item, problems, "views", count)
     elif isinstance(item, MostReadEntry):
         try:
-            raw_emoji, adapter["title"] = split_emoji(item.title)
+            raw_emoji, item.title = split_emoji(item.title)
         except Exception as exc:
-            raw_emoji, adapter["title"] = None, None
+            raw_emoji, item.title = None, None
             problems.setdefault("title", reason_of(exc))
-        _set(adapter, problems, "emoji", lambda raw: clean_text(raw) or raw_emoji)
-        _set(adapter, problems, "url", canonical_url)
+        _set(item, problems, "emoji", lambda raw: clean_text(raw) or raw_emoji)
+        _set(item, problems, "url", canonical_url)
         for name in ("rank", "views", "comments", "reactions"):
-            _set(adapter, problems, name, count)
+            _set(item, problems, name, count)
     elif isinstance(item, RateQuote):
-        _set(adapter, problems, "currency", currency_code)
-        _set(adapter, problems, "buy", amount)
-        _set(adapter, problems, "sell", amount)
+        _set(item, problems, "currency", currency_code)
+        _set(item, problems, "buy", amount)
+        _set(item, problems, "sell", amount)
     return item
 
 

@@ -24,7 +24,8 @@ from parsel import Selector
 
 from crawler.fields import canonical_url, clean_text, on_site, parse_datetime, section_of
 from crawler.items import Article
-from crawler.pages.base import as_selector, css, element_text, xpath
+from crawler.pages.base import as_selector, element_text, xpath
+from crawler.pages.index import PageIndex, has_token_prefix, matcher, select_in
 from crawler.pages.widget import holds_loader
 
 SITE, JSONLD, META, GENERIC, LISTING = "site", "jsonld", "meta", "generic", "listing"
@@ -72,8 +73,9 @@ NOISE = (
     " blockquote.twitter-tweet, blockquote.instagram-media, .social-embed, .telegram-post,"
     " svg, button, select, textarea, audio, video, object, canvas"
 )
-#: Banners by class prefix (``div.article-banner``, ``div.article-banner-mobile``, …): a class token starting so.
-BANNER = ".//*[contains(concat(' ', normalize-space(@class)), ' article-banner')]"
+#: Banners by class prefix (``div.article-banner``, ``div.article-banner-mobile``, …): a class word starting so
+#: (``has_token_prefix``), on any element below the one searched.
+BANNER_PREFIX = "article-banner"
 #: A "read also" paragraph: ``<p><strong>Читайте также:</strong> <a>…</a></p>`` (the label leads, in bold).
 READ_ALSO = re.compile(r"^\s*(?:читайте также|сондай-ақ оқыңыз)", re.I)
 READ_ALSO_LABEL = frozenset({"strong", "b"})
@@ -85,7 +87,6 @@ FIELD_PARTS = (TITLE, LEAD, AUTHOR, VIEWS)
 # Structured data and meta.
 JSONLD_SCRIPTS = 'script[type="application/ld+json"]'
 JSONLD_TYPES = {"NewsArticle", "Article", "ReportageNewsArticle", "AnalysisNewsArticle", "BlogPosting"}
-META_TAGS = "//head/meta[@content] | //body//meta[@content]"
 
 # What makes a layer's value implausible (see each field's reader).
 #: Where an ``h1`` is the site's chrome, not a story's title: these elements, or classes and ids like these.
@@ -110,6 +111,24 @@ BYLINE = 'a[rel~="author"], [itemprop="author"], a[href*="/author/"], a[href*="/
 BYLINE_LABEL = re.compile(r"^(?:by|автор(?:ы)?|авторлар|авторы материала)\s*:?\s+", re.I)
 #: JSON-LD types that are an organisation: a publisher, never an author.
 ORGANIZATION_TYPES = {"Organization", "NewsMediaOrganization", "Corporation", "NGO", "OnlineBusiness"}
+#: The queries every page asks of its whole tree: ``PageIndex`` collects their candidates in two passes.
+PAGE_QUERIES = (
+    CANONICAL,
+    TITLE,
+    LEAD,
+    BODY,
+    CARDS,
+    AUTHOR,
+    TAGS,
+    VIEWS,
+    IMAGE,
+    MICRODATA_PUBLISHED,
+    JSONLD_SCRIPTS,
+    CHROME,
+    OTHER_STORIES,
+    "meta",
+    "title",
+)
 
 
 class ArticlePage:
@@ -122,6 +141,17 @@ class ArticlePage:
         self.listing_published = listing_published
         #: Field → a doubt about a value that was still read (layers that disagree): recorded, not a problem.
         self.notes: dict[str, str] = {}
+
+    @cached_property
+    def _index(self) -> PageIndex:
+        """The page's elements for its queries (``PAGE_QUERIES``), found once, not one XPath a query."""
+        return PageIndex(self.root, PAGE_QUERIES, (BANNER_PREFIX,))
+
+    @cached_property
+    def _document(self) -> PageIndex:
+        """The index of the whole document, for what is looked up from its top (``<head>``'s title and metas)."""
+        top = self.root.getroottree().getroot()
+        return self._index if top is self.root else PageIndex(top, ("meta", "title"))
 
     # -- layers ---------------------------------------------------------------
 
@@ -139,7 +169,7 @@ class ArticlePage:
         """(the JSON-LD article object or ``{}``, why JSON-LD that might have held it could not be read:
         a script that is not JSON, an object whose ``@type`` is not a name)."""
         error = None
-        for script in css(JSONLD_SCRIPTS)(self.root):
+        for script in self._index.select(JSONLD_SCRIPTS):
             try:
                 data = json.loads(script.text or "")
             except (ValueError, RecursionError) as exc:
@@ -170,9 +200,9 @@ class ArticlePage:
 
     @cached_property
     def metas(self) -> dict[str, list[str]]:
-        """Every ``<meta property|name=… content=…>`` of the page, read in one pass."""
+        """Every ``<meta property|name=… content=…>`` of the page (the head's and the body's), read in one pass."""
         found: dict[str, list[str]] = {}
-        for el in xpath(META_TAGS)(self.root):
+        for el in _meta_tags(self._document):
             key = el.get("property") or el.get("name")
             if key:
                 found.setdefault(key, []).append(el.get("content"))
@@ -205,8 +235,8 @@ class ArticlePage:
             fetched = canonical_url(self.url, self.url) or self.url
         except ValueError:
             return self.url, None  # normalise records why the URL is unreadable
-        found = css(CANONICAL)(self.root)
-        href = clean_text(found[0].get("href")) if found else None
+        link = self._index.first(CANONICAL)
+        href = clean_text(link.get("href")) if link is not None else None
         if href is None:
             return fetched, None
         try:
@@ -243,7 +273,7 @@ class ArticlePage:
         the site's chrome or naming the site); otherwise the first plausible ``h1`` stays. Any
         disagreement is noted.
         """
-        h1s = [(el, text) for el in css(TITLE)(self.root) if (text := _clean(element_text(el, _invisible(el))))]
+        h1s = [(el, text) for el in self._index.select(TITLE) if (text := _clean(element_text(el, _invisible(el))))]
         structured = [(layer, text) for layer, text in self._structured_titles if text]
         plausible = [(el, text) for el, text in h1s if not self._chrome(el, text)]
         page_title = [self._page_title] if self._page_title else []
@@ -275,8 +305,8 @@ class ArticlePage:
 
     @cached_property
     def _page_title(self) -> str | None:
-        found = xpath("//head/title")(self.root)
-        return _clean(element_text(found[0])) if found else None
+        found = next((el for el in self._document.tagged("title") if _parent_tag(el) == "head"), None)
+        return _clean(element_text(found)) if found is not None else None
 
     @cached_property
     def _site_names(self) -> set[str]:
@@ -299,7 +329,7 @@ class ArticlePage:
 
     def lead(self) -> tuple[str | None, str]:
         # Site only: a description in meta is not the article's lead.
-        return _first((SITE, lambda: _visible_text(self.root, LEAD)))
+        return _first((SITE, lambda: _visible_text(self._index.first(LEAD))))
 
     # -- the body: every layer's text, the longest trusted one taken --------------------
 
@@ -329,14 +359,14 @@ class ArticlePage:
         cards page's text is its cards, wherever the template puts them beside its container. Cards
         on a page with no container at all are not taken alone: they may be a redesign's leftovers,
         a part of a story the other layers then give whole."""
-        tops = [el for el in css(BODY)(self.root) if not any(a in self._bodies for a in el.iterancestors())]
+        tops = [el for el in self._index.select(BODY) if not any(a in self._bodies for a in el.iterancestors())]
         best: list[str] = []
         best_top: etree._Element | None = None
         for top in tops:
             blocks = self._container_blocks(top)
             if len(_joined(blocks)) > len(_joined(best)):
                 best, best_top = blocks, top
-        cards = [el for el in css(CARDS)(self.root) if not self._inside_body_or_card(el)]
+        cards = [el for el in self._index.select(CARDS) if not self._inside_body_or_card(el)]
         if not cards or not tops:
             return best
         order = {el: i for i, el in enumerate(self.root.iter())}
@@ -349,23 +379,34 @@ class ArticlePage:
 
     @cached_property
     def _bodies(self) -> set[etree._Element]:
-        return set(css(BODY)(self.root))
+        return set(self._index.select(BODY))
 
     def _container_blocks(self, top: etree._Element) -> list[str]:
         """A container's blocks without noise, other fields' elements, the dateline, "read also"
         paragraphs, and the app line the template ends every story with (and what follows it)."""
-        skip = set(css(NOISE)(top)) | set(css(TAG_LIST)(top)) | set(xpath(BANNER)(top))
-        skip.update(p for p in top.iter("p") if _read_also(p))
-        for query in FIELD_PARTS:  # the lead (or title, author, views) inside the container is not body
-            part = css(query)(self.root)
-            if part and any(parent is top for parent in part[0].iterancestors()):
-                skip.add(part[0])
+        elements = [el for el in top.iter() if isinstance(el.tag, str)]  # kept: the walks below reuse them
+        noise = _NOISE_OR_TAGS
+        skip = {
+            el
+            for el in elements
+            if noise(el)
+            or (el is not top and has_token_prefix(el.get("class"), BANNER_PREFIX))
+            or (el.tag == "p" and _read_also(el))
+        }
+        for part in self._field_parts:  # the lead (or title, author, views) inside the container is not body
+            if any(parent is top for parent in part.iterancestors()):
+                skip.add(part)
         time = self._time_element
         if time is not None and _standalone(time, top):  # the dateline, not a date inside a sentence
             skip.add(time)
-        blocks = [text for text in _body_blocks(top, skip) if text.strip()]
+        blocks = [text for text in _body_blocks(top, skip, elements) if text.strip()]
         promo = next((i for i, text in enumerate(blocks) if APP_PROMO.match(_clean(text) or "")), None)
         return blocks if promo is None else blocks[:promo]
+
+    @cached_property
+    def _field_parts(self) -> list[etree._Element]:
+        """The first element of each of ``FIELD_PARTS`` (those the page has)."""
+        return [el for el in map(self._index.first, FIELD_PARTS) if el is not None]
 
     def _generic_body(self) -> list[str]:
         """Main text by trafilatura, minus the title and lead it also finds."""
@@ -382,7 +423,7 @@ class ArticlePage:
         (``rel=author``, ``itemprop=author``, a link to an author page) is the last layer.
         Not trafilatura's author: on a page naming none it takes a photo credit."""
         candidates: list[tuple[str, Callable[[], str | None]]] = [
-            (SITE, lambda: _visible_text(self.root, AUTHOR)),
+            (SITE, lambda: _visible_text(self._index.first(AUTHOR))),
             (JSONLD, lambda: _ld_person(self.ld.get("author"))),
             (META, lambda: self.meta("article:author") or self.meta("author")),
             (GENERIC, self._byline),
@@ -394,10 +435,10 @@ class ArticlePage:
         return None, META
 
     def _byline(self) -> str | None:
-        found = css(BYLINE)(self.root)
+        found = self._index.select(BYLINE)
         if not found:
             return None
-        names = css('[itemprop="name"]')(found[0])
+        names = select_in(found[0], '[itemprop="name"]')
         return element_text(names[0] if names else found[0], _invisible(found[0]))
 
     # -- dates: every layer's, read; the one the others agree with taken ----------------------
@@ -443,7 +484,7 @@ class ArticlePage:
         """The first ``itemprop="datePublished"`` outside the chrome and other stories' links, unless
         another layer reads that very element (the dateline ``<time>``, an ``article:*`` meta): one
         element, one vote. A date without a time of day names no instant and counts as absent."""
-        for el in css(MICRODATA_PUBLISHED)(self.root):
+        for el in self._index.select(MICRODATA_PUBLISHED):
             if el is self._time_element or el.get("property") or el.get("name"):
                 return None
             if self._elsewhere(el):
@@ -457,8 +498,7 @@ class ArticlePage:
         """The story's dateline: the first ``<time>`` after its ``h1`` that is not an "updated" time."""
         h1 = self._title[2]
         if h1 is None:
-            found = css(TITLE)(self.root)
-            h1 = found[0] if found else None
+            h1 = self._index.first(TITLE)
         if h1 is None:
             return None
         first = None
@@ -488,7 +528,7 @@ class ArticlePage:
 
     def tags(self) -> tuple[list[str], str]:
         tags, layer = _first(
-            (SITE, lambda: [element_text(a) for a in css(TAGS)(self.root)]),
+            (SITE, lambda: [element_text(a) for a in self._index.select(TAGS)]),
             (JSONLD, lambda: _ld_keywords(self.ld.get("keywords"))),
             (META, lambda: self.metas.get("article:tag", [])),
         )
@@ -509,8 +549,8 @@ class ArticlePage:
         return (urljoin(self.url, src.strip()) if src else None), layer
 
     def _site_image(self) -> str | None:
-        img = css(IMAGE)(self.root)
-        return _img_src(img[0]) if img else None
+        img = self._index.first(IMAGE)
+        return _img_src(img) if img is not None else None
 
     def _stored_photo(self) -> str | None:
         """The first ``img`` (``src`` or lazy ``data-src``) under the site's photo store, outside the
@@ -524,7 +564,8 @@ class ArticlePage:
     @cached_property
     def _not_the_story(self) -> set[etree._Element]:
         """Elements whose content is not this story's: the page's chrome, links to other stories, banners."""
-        return set(css(f"{CHROME}, {OTHER_STORIES}")(self.root)) | set(xpath(BANNER)(self.root))
+        index = self._index
+        return {*index.select(CHROME), *index.select(OTHER_STORIES), *index.with_class_prefix(BANNER_PREFIX)}
 
     def _elsewhere(self, el: etree._Element) -> bool:
         """Is ``el`` inside the chrome, a list of other stories or a banner (see ``_not_the_story``)?"""
@@ -533,7 +574,7 @@ class ArticlePage:
     def views(self) -> tuple[str | None, str]:
         """The counter's text; ``None`` when the page holds only the widget script that loads it
         (the live site's async arrilot widget: the spider fetches it, crawler/pages/widget.py)."""
-        return _first((SITE, lambda: _counter_text(self.root, VIEWS)))
+        return _first((SITE, lambda: _counter_text(self._index.first(VIEWS))))
 
     def to_item(self, captured_at: str | None = None) -> Article:
         """The raw ``Article``. A field that cannot be read, whatever the exception, is empty
@@ -608,13 +649,12 @@ def _first(*layers: tuple[str, Callable[[], Any]]) -> tuple[Any, str]:
     return value, layers[-1][0]
 
 
-def _counter_text(root: etree._Element, query: str) -> str | None:
+def _counter_text(counter: etree._Element | None) -> str | None:
     """A counter's visible text, its loader script left out; ``None`` for a widget not loaded yet
     (a script and no number), so a placeholder's "Loading..." is never read as the count."""
-    found = css(query)(root)
-    if not found or holds_loader(found[0]):
+    if counter is None or holds_loader(counter):
         return None
-    return element_text(found[0], set(found[0].iter("script")))
+    return element_text(counter, set(counter.iter("script")))
 
 
 def _str(value: Any) -> str | None:
@@ -712,7 +752,23 @@ def _quote(text: str) -> str:
 
 
 def _invisible(el: etree._Element) -> set[etree._Element]:
-    return set(css(INVISIBLE)(el))
+    return set(select_in(el, INVISIBLE))
+
+
+def _parent_tag(el: etree._Element) -> str | None:
+    parent = el.getparent()
+    return parent.tag if parent is not None else None
+
+
+def _meta_tags(document: PageIndex) -> list[etree._Element]:
+    """The document's ``<meta content=…>`` that are the head's children or anywhere in the body
+    (XPath ``//head/meta[@content] | //body//meta[@content]``), in document order."""
+    return [
+        el
+        for el in document.tagged("meta")
+        if el.get("content") is not None
+        and (_parent_tag(el) == "head" or any(a.tag == "body" for a in el.iterancestors()))
+    ]
 
 
 def _joined(blocks: list[str]) -> str:
@@ -816,6 +872,8 @@ LD_READERS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 }
 #: Fields whose empty value is an empty list.
 LIST_FIELDS = ("body", "tags")
+#: A container's noise and tag list (``_container_blocks``), tested element by element in one walk.
+_NOISE_OR_TAGS = matcher(f"{NOISE}, {TAG_LIST}")
 
 
 def _img_src(img: etree._Element) -> str | None:
@@ -843,12 +901,11 @@ def _paragraphs(text: str | None) -> list[str]:
     return [p for p in text.split(separator) if p.strip()]
 
 
-def _visible_text(root: etree._Element, query: str) -> str | None:
-    """Text of the first element matching ``query``, without what a reader never sees (scripts, styles)."""
-    found = css(query)(root)
-    if not found:
+def _visible_text(el: etree._Element | None) -> str | None:
+    """An element's text without what a reader never sees (scripts, styles); ``None`` for no element."""
+    if el is None:
         return None
-    return element_text(found[0], set(css(INVISIBLE)(found[0])))
+    return element_text(el, _invisible(el))
 
 
 def _standalone(el: etree._Element, top: etree._Element) -> bool:
@@ -861,27 +918,37 @@ def _standalone(el: etree._Element, top: etree._Element) -> bool:
     return False
 
 
-def _holders(top: etree._Element, tags: set[str] | None) -> set[etree._Element]:
-    """Elements below ``top`` holding a descendant whose tag is in ``tags`` (``None``: any non-inline tag)."""
-    found: set[etree._Element] = set()
-    for el in top.iter():
-        if not isinstance(el.tag, str) or el is top or (el.tag in INLINE_TAGS if tags is None else el.tag not in tags):
+def _holders(top: etree._Element, elements: list[etree._Element]) -> tuple[set[etree._Element], set[etree._Element]]:
+    """(elements below ``top`` holding a block tag, those holding any non-inline tag), from ``top``'s
+    own elements (``top`` among them) in one pass."""
+    blocks: set[etree._Element] = set()
+    boundaries: set[etree._Element] = set()
+    for el in elements:
+        if el is top:
             continue
-        for parent in el.iterancestors():
-            if parent is top or parent in found:
-                break  # the ones above are marked already
-            found.add(parent)
-    return found
+        tag = el.tag
+        for found, holds in ((blocks, tag in BLOCK_TAGS), (boundaries, tag not in INLINE_TAGS)):
+            if not holds:
+                continue
+            parent = el.getparent()
+            while parent is not None and parent is not top and parent not in found:
+                found.add(parent)  # the ones above a marked one are marked already
+                parent = parent.getparent()
+    return blocks, boundaries
 
 
-def _body_blocks(top: etree._Element, skip: set[etree._Element]) -> list[str]:
+def _body_blocks(
+    top: etree._Element, skip: set[etree._Element], elements: list[etree._Element] | None = None
+) -> list[str]:
     """The body's blocks in document order: each innermost block tag's text (a ``p`` inside a quote,
     not both), and the text standing outside them (bare, in a div, a table cell, an h5) as blocks
     of their own between them. Elements in ``skip`` (noise) are left out, their tail text stays.
 
     A walk with its own stack, not recursion: however deep a page nests, its text is read.
     """
-    holds_block, holds_boundary = _holders(top, BLOCK_TAGS), _holders(top, None)
+    if elements is None:
+        elements = [el for el in top.iter() if isinstance(el.tag, str)]
+    holds_block, holds_boundary = _holders(top, elements)
     blocks: list[str] = []
     run: list[str] = [top.text or ""]  # inline text since the last boundary
 
