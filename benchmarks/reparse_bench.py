@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from benchmarks.common import (
@@ -34,6 +33,7 @@ from benchmarks.common import (
 )
 from benchmarks.crawl import crawl
 from crawler.pages.article import parse_article
+from crawler.pages.base import html_selector
 from jobs.reparse import default_workers
 from pipelines.normalize import normalize_item
 from storage.archive import Archive, archive_path
@@ -61,7 +61,7 @@ def extraction_only(archive: Path, reps: int, limit: int = 500) -> tuple[int, li
         start = time.perf_counter()
         for page in raw:
             _, text = html_to_unicode(page.headers.get("Content-Type"), page.body)
-            normalize_item(parse_article(Selector(text=text), page.url, page.fetched_at, page.listing_published))
+            normalize_item(parse_article(html_selector(text), page.url, page.fetched_at, page.listing_published))
         rates.append(len(raw) / (time.perf_counter() - start))
     return len(raw), rates
 

@@ -27,7 +27,7 @@ from crawler.fields import canonical_url, section_of
 from crawler.items import Article, PageError, Unchanged
 from crawler.pages import parse_article, parse_listing, parse_most_read, parse_rates
 from crawler.pages.article import BODY, TAGS, TITLE, VIEWS
-from crawler.pages.base import css, followed, read_html, redecoded
+from crawler.pages.base import css, followed, html_selector, read_html, redecoded
 from crawler.pages.feed import feed_links, parse_feed
 from crawler.pages.listing import ListingEntry, home_cards
 from crawler.pages.sidebar import SHAPE
@@ -698,10 +698,10 @@ def read_page(response: TextResponse) -> tuple[Selector, str | None]:
     if "charset=" in content_type.lower() or b"charset" in response.body[:2048].lower():
         fixed = redecoded(response.body, response.encoding, response.text)
         if fixed is None:
-            return response.selector, None
-        return Selector(text=fixed[0], type="html"), fixed[1]
+            return html_selector(response.text), None
+        return html_selector(fixed[0]), fixed[1]
     text, why = read_html(response.body, content_type)
-    return Selector(text=text, type="html"), why
+    return html_selector(text), why
 
 
 def page_widget(page: Selector, url: str, on_base: Callable[[str], bool]) -> WidgetRequest | str | None:
