@@ -575,7 +575,10 @@ def read_article(
     problem = page_problem(response, selector)
     if problem:
         return problem
-    item = parse(selector or page_selector(response), response.url, captured_at, listing_published)
+    # ``is None``, never ``or``: a parsel Selector's truth is its whole page serialised again
+    item = parse(
+        selector if selector is not None else page_selector(response), response.url, captured_at, listing_published
+    )
     if charset:
         item.notes["encoding"] = charset
     item.http = {
@@ -636,7 +639,7 @@ def page_problem(response: Response, selector: Selector | None = None) -> str | 
     if short:
         return short
     try:
-        root = (selector or page_selector(response)).root
+        root = (selector if selector is not None else page_selector(response)).root
         if depth_of_last(root) >= PARSER_DEPTH:  # the parser stopped there: whatever followed is lost
             return cut_off(root, f"page nested deeper than the parser reads ({PARSER_DEPTH}+ levels)", strict=True)
         if b"</html>" in response.body[-4096:].lower():
