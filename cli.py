@@ -677,8 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=None,
-        help="processes that read the pages while this one stores them (default: one per core but one;"
-        " 0: read them in this process)",
+        help="processes that read the pages while this one stores them (default: one per core, none on one"
+        " core; 0: read them in this process)",
     )
     reparse.set_defaults(func=cmd_reparse)
 

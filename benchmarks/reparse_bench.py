@@ -3,7 +3,7 @@
 The archive is the one the crawl benchmark's last ``informburo crawl`` of N articles left;
 each repetition reparses two fresh copies of that database and archive with the real command,
 one with the pool off (``--workers 0``: one process) and one with it on (the default, a
-worker per core but one), one right after the other so both meet the same machine (wall
+worker per core), one right after the other so both meet the same machine (wall
 clock of the child, start-up included). The baseline of the one-process figure is extraction
 alone on the same archived pages (decode, ``parse_article``, ``normalize_item``, in this
 process), the ceiling a one-process reparse could reach without storing anything.

@@ -468,7 +468,7 @@ def reparse(
 
     Each page is read by the page-object version of its fetch date (crawler/pages/versions.py);
     each article's history is replayed in fetch order (see the module's docstring). ``workers`` > 0
-    reads the pages in that many worker processes (``default_workers()``: one per core but one);
+    reads the pages in that many worker processes (``default_workers()``: one per core);
     0, the default here, reads them in this process (what a test that patches the extractor needs).
     """
     with writer(db_path, lock_timeout) as db:
@@ -499,8 +499,10 @@ def reparse(
 
 
 def default_workers() -> int:
-    """Worker processes for a reparse: every core but the writer's, at least one."""
-    return max(1, usable_cores() - 1)
+    """Worker processes for a reparse: one per core, the writer's included (it spends most of its time
+    waiting for reads: one page's store is a fifth of its reading); none on a one-core machine."""
+    cores = usable_cores()
+    return cores if cores > 1 else 0
 
 
 # --- reading in worker processes ---

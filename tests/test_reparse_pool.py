@@ -279,3 +279,10 @@ def test_the_command_with_workers_rebuilds_real_crawls_as_one_process_does(
     assert results[0].stdout == results[1].stdout
     assert all_tables(alone) == all_tables(pooled)
     assert len(rows(pooled, "SELECT id FROM article_versions")) > len(rows(pooled, "SELECT url FROM articles"))
+
+
+def test_the_default_is_a_worker_per_core_and_none_on_one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer mostly waits for reads, so every core reads; on one core a worker would only add the round trip."""
+    for cores, workers in ((1, 0), (2, 2), (8, 8)):
+        monkeypatch.setattr(jobs.reparse, "usable_cores", lambda cores=cores: cores)
+        assert jobs.reparse.default_workers() == workers
