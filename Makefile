@@ -18,7 +18,7 @@ demo: $(BIN)/.installed
 
 ## test: ruff, then the whole offline suite; a skipped test (no root, redis-server or chromium) fails it
 test: $(BIN)/.installed lint
-	INFORMBURO_FULL_SUITE=1 $(BIN)/pytest --durations=20
+	INFORMBURO_FULL_SUITE=1 $(BIN)/pytest -n 2 --durations=20
 
 ## test-fast: the fast tier for development (under a minute): no root, redis, chromium or slow tests
 test-fast: $(BIN)/.installed
