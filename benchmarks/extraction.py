@@ -118,6 +118,47 @@ def newspaper_available() -> bool:
     return True
 
 
+#: The parts of ours that the profile names, each a function whose cumulative time is reported (µs a page).
+#: Nested ones (↳) are inside the one above and are not added again.
+PARTS = (
+    ("parse (html_selector)", "crawler/pages/base.py", "html_selector"),
+    ("reading the page (parse_article; the parse above is inside it)", "crawler/pages/article.py", "parse_article"),
+    ("↳ every page-object query (crawler/pages/index.py select: its passes, and the XPath of a query it cannot plan)",
+     "crawler/pages/index.py", "select"),
+    ("↳ the body (site container; JSON-LD and generic layers when in doubt)", "crawler/pages/article.py", "body"),
+    ("↳ the title (h1 against JSON-LD, og:title, <title>)", "crawler/pages/article.py", "_title"),
+    ("↳ the canonical URL", "crawler/pages/article.py", "_canonical"),
+    ("↳ published_at (every layer read)", "crawler/pages/article.py", "published_at"),
+    ("↳ the author", "crawler/pages/article.py", "author"),
+    ("↳ the image", "crawler/pages/article.py", "image_url"),
+    ("↳ JSON-LD (json.loads)", "crawler/pages/article.py", "_ld_read"),
+    ("normalise (normalize_item)", "pipelines/normalize.py", "normalize_item"),
+)  # fmt: skip
+
+
+def profile_ours(pages: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Where ours spends its time: each of ``PARTS`` in µs a page, from cProfile's cumulative times
+    scaled to the unprofiled rate (the profiler slows Python code more than C, so shares, not times)."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for page in pages:
+        ours(page)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    total = sum(tt for (_, _, _), (_, _, tt, _, _) in stats.items())
+    found = []
+    for label, path, function in PARTS:
+        cumulative = sum(
+            ct for (file, _, name), (_, _, _, ct, _) in stats.items() if file.endswith(path) and name == function
+        )
+        if cumulative:
+            found.append((label, cumulative / total))
+    return found
+
+
 def measure(extract: Callable[[dict[str, Any]], str | None], pages: list[dict[str, Any]], reps: int) -> dict:
     """Median pages/s over ``reps`` passes (after one warm-up page), and the mean F1."""
     extract(pages[0])
@@ -157,6 +198,9 @@ def run(ctx: Context) -> Result:
             measured["newspaper4k"] = measure(newspaper, sample, sizes.extraction_reps)
         measured["lxml parse alone (no extraction)"] = measure(lxml_parse_only, pages, sizes.extraction_reps)
         measured["ours: parse alone (plain lxml elements)"] = measure(plain_parse_only, pages, sizes.extraction_reps)
+    shares = profile_ours(pages)
+    per_page_us = 1e6 / measured["ours"]["pages_per_s"]
+    measured["profile_us_per_page"] = {label: share * per_page_us for label, share in shares}
     mine, traf = measured["ours (sample)"], measured["trafilatura"]
     speed = mine["pages_per_s"] / traf["pages_per_s"]
     floor = measured["lxml parse alone (no extraction)"]["pages_per_s"]
@@ -212,12 +256,24 @@ def run(ctx: Context) -> Result:
         "|---|---|---|---|---|---|---|",
     ]
     for name, m in measured.items():
+        if name == "profile_us_per_page":
+            continue
         result.details.append(
             f"| {name} | {m['pages']} | {fmt(m['pages_per_s'], 1)} | {', '.join(fmt(r, 1) for r in m['reps'])} |"
             f" {fmt(m['f1'], 3)} | {fmt(m['f1_min'], 3)} | {m.get('exact', '—')} |"
         )
     if "newspaper4k" not in measured:
         result.details.append("\nnewspaper4k is not installed: not measured.")
+    result.details += [
+        "",
+        f"Where ours spends a page's {fmt(per_page_us, 0)} µs (all {len(pages)} pages profiled with cProfile once;"
+        " each part's share of the profiled time, times the unprofiled time a page; ↳ parts are inside the"
+        " reading, and the queries are also inside the fields that make them):",
+        "",
+        "| part | µs a page |",
+        "|---|---|",
+        *(f"| {label} | {fmt(us, 0)} |" for label, us in measured["profile_us_per_page"].items()),
+    ]
     ctx.shared["extraction_pages"] = pages
     return result
 
