@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.synth import SyntheticSite
+from crawler.workers import usable_cores
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -454,7 +455,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "memory_gib": round(mem_gib, 1),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.common import Figure, Result, Sizes, fmt, median
+from crawler.workers import usable_cores
 
 #: The numbering of the benchmarks issue (9: distributed mode, 10: foreign pages, from their own issues).
 NUMBERS = {
@@ -226,7 +226,7 @@ def _why(result: Result, fig: Figure, results: list[Result]) -> str:
         reading = median(raw.get("extraction_only") or [float("nan")])
         read_ms, all_ms = 1000 / reading, 1000 / alone
         store_ms = all_ms - read_ms
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         best = min(cores * 1000 / all_ms, 1000 / store_ms) if store_ms > 0 else float("nan")
         return (
             f"**Reparse, pool on ÷ off**: one process spends {fmt(all_ms)} ms a page: reading it"

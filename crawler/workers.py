@@ -109,12 +109,6 @@ def stop_pool(executor: ProcessPoolExecutor, *, wait: bool) -> None:
             process.join(5)
 
 
-def pool_pids(executor: ProcessPoolExecutor | None) -> list[int]:
-    """The worker processes' ids (for tests and the benchmark's CPU accounting)."""
-    processes = (getattr(executor, "_processes", None) or {}) if executor is not None else {}
-    return [p.pid for p in processes.values() if p.pid is not None]
-
-
 class ExtractionPool:
     """Worker processes for a crawl's callbacks to await, restarted when one dies.
 
@@ -191,9 +185,6 @@ class ExtractionPool:
         if self.restarts > MAX_POOL_RESTARTS:
             self.failed = f"the extraction workers died {self.restarts} times"
             raise ExtractionWorkersError(self.failed)
-
-    def pids(self) -> list[int]:
-        return pool_pids(self.executor) + pool_pids(self.quarantine)
 
     def close(self, *, wait: bool = True) -> None:
         """Stop every worker (the run is over: nothing is awaiting them)."""

@@ -59,6 +59,8 @@ STAT_SITEMAP_ARTICLES = "informburo/sitemap_articles"
 WORKERS_SETTING = "INFORMBURO_EXTRACTION_WORKERS"
 #: Article pages read by an extraction worker (the rest were read in the crawling process).
 STAT_WORKER_PAGES = "informburo/pages_read_by_workers"
+#: Why the extraction workers were given up on (set once: the run is closed then).
+STAT_EXTRACTION_FAILED = "informburo/extraction_failed"
 
 logger = logging.getLogger(__name__)
 
@@ -437,8 +439,8 @@ class InformburoSpider(scrapy.Spider):
             return
         except ExtractionWorkersError as exc:
             yield PageError(response.url, "parse", f"not read: {exc}", response.status, captured_at)
-            if not self.crawler.stats.get_value("informburo/extraction_failed"):
-                self.crawler.stats.set_value("informburo/extraction_failed", str(exc))
+            if not self.crawler.stats.get_value(STAT_EXTRACTION_FAILED):
+                self.crawler.stats.set_value(STAT_EXTRACTION_FAILED, str(exc))
                 logger.error("%s: stopping the run", exc)
                 self.crawler.engine.close_spider(self, "extraction_workers_failed")
             return
