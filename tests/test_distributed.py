@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -286,10 +287,20 @@ def test_a_worker_waits_for_redis_and_keeps_its_password_out_of_the_log(tmp_path
         [sys.executable, "-m", "cli", "worker", "--redis-url", "redis://:s3cret@127.0.0.1:9/0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
-    time.sleep(2.5)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(worker.stdout), daemon=True)
+    reader.start()
+    # Signal only once it is retrying: a fixed sleep raced the imports on a loaded machine (SIGTERM before
+    # the handler was installed ends the process with -15, which is not what this test is about).
+    deadline = time.monotonic() + 60
+    while not any("retrying in" in line for line in lines) and worker.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
     worker.send_signal(signal.SIGTERM)
-    output, _ = worker.communicate(timeout=30)
-    assert worker.returncode == 0
+    worker.wait(timeout=60)
+    reader.join(timeout=10)
+    worker.stdout.close()
+    output = "".join(lines)
+    assert worker.returncode == 0, output
     assert "Redis at redis://:***@127.0.0.1:9/0 unavailable" in output and "retrying in" in output
     assert "s3cret" not in output
 
