@@ -105,7 +105,7 @@ PROPOSALS = {
     "reading an article page": (
         "the extraction pool (`INFORMBURO_EXTRACTION_WORKERS`, crawler/workers.py) takes it off the reactor thread"
     ),
-    "raw-page archive": "(already on a writer thread, 50 pages a transaction: what is left is handing pages over)",
+    "raw-page archive": "the raw-page archive is on a writer thread already, 50 pages a transaction",
     "store": (
         "`pipelines/store.py`: fewer statements per article (§4; batches, prepared SQL and plain savepoints are in)"
     ),
