@@ -157,7 +157,7 @@ class ExtractionPool:
         try:
             return await asyncio.wrap_future(executor.submit(fn, *args))
         except BrokenProcessPool:
-            self._broken(executor)
+            self.replace_broken(executor)
         async with self._alone:  # which page broke it is not known: each of them is read again alone
             self._check()
             if self.quarantine is None:
@@ -174,8 +174,9 @@ class ExtractionPool:
         if self.failed:
             raise ExtractionWorkersError(self.failed)
 
-    def _broken(self, broken: ProcessPoolExecutor) -> None:
-        """A fresh pool in place of ``broken`` (once, however many of its calls report the break)."""
+    def replace_broken(self, broken: ProcessPoolExecutor) -> None:
+        """A fresh pool in place of ``broken`` (once, however many of its calls report the break; started
+        on next use); ``ExtractionWorkersError`` once it has broken more than ``MAX_POOL_RESTARTS`` times."""
         if self.executor is not broken:
             return
         self.executor = None

@@ -59,7 +59,7 @@ from crawler.items import Article
 from crawler.pages.versions import moment, parser_for
 from crawler.spiders.informburo import WIDGET, page_has_widget, read_article
 from crawler.spiders.informburo import read_page as read_html_page
-from crawler.workers import ExtractionWorkersError, start_pool, stop_pool, usable_cores
+from crawler.workers import ExtractionPool, usable_cores
 from pipelines.normalize import normalize_item
 from pipelines.store import KEPT_FIELDS, OPTIONAL_FIELDS, Store, recorded_lines, worse_than_stored
 from pipelines.validate import Rejected, check_item
@@ -92,10 +92,9 @@ POOL_CHUNK = 8
 #: Tasks in flight per worker: the writer never waits for a read a worker could have done already, and memory
 #: stays flat whatever the archive's size (workers × POOL_AHEAD × POOL_CHUNK pages at most).
 POOL_AHEAD = 4
-#: How workers start (crawler/workers.py says why a server process, not a fork of the writer), and how
-#: often the pool may break before the run fails: module values here, so tests can change them.
+#: How workers start (crawler/workers.py says why a server process, not a fork of the writer; how often
+#: a pool may break before the run fails is its ``MAX_POOL_RESTARTS``): a module value, so tests can change it.
 POOL_CONTEXT = workers_module.POOL_CONTEXT
-MAX_POOL_RESTARTS = workers_module.MAX_POOL_RESTARTS
 
 
 @dataclass
@@ -528,36 +527,20 @@ def _as_read(page: RawPage, seq: int, plain: Plain) -> Read:
 
 
 class Readers:
-    """The pool of worker processes that read pages, restarted when one dies (its pages retried one by one)."""
+    """Pages sent to worker processes in tasks; a pool that breaks is replaced (``ExtractionPool``, as a
+    crawl's) and the pages of the broken task are read again one by one."""
 
     def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.restarts = 0
-        self.executor: ProcessPoolExecutor | None = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        return start_pool(self.workers, POOL_CONTEXT, [__name__])
-
-    def _restart(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        """A fresh pool in place of ``broken`` (once, however many of its tasks report the break)."""
-        if self.executor is broken:
-            self.restarts += 1
-            self._stop(broken, wait=False)
-            if self.restarts > MAX_POOL_RESTARTS:
-                self.executor = None
-                raise ExtractionWorkersError(f"the extraction workers died {self.restarts} times")
-            self.executor = self._start()
-        assert self.executor is not None
-        return self.executor
+        self.pool = ExtractionPool(workers, preload=[__name__], context=POOL_CONTEXT)
 
     def submit(self, pages: list[tuple[RawPage, int]]) -> tuple[ProcessPoolExecutor, Future[list[Plain]]]:
         """Send pages to be read; the pool they went to comes back with the future."""
-        executor = self.executor
-        assert executor is not None
+        executor = self.pool.start()
         try:
             return executor, executor.submit(read_pages, pages)
         except BrokenProcessPool:  # it broke since the last task came back
-            executor = self._restart(executor)
+            self.pool.replace_broken(executor)
+            executor = self.pool.start()
             return executor, executor.submit(read_pages, pages)
 
     def reads(
@@ -568,7 +551,7 @@ class Readers:
         try:
             plain = future.result()
         except BrokenProcessPool:  # a worker died with some task: which page killed it is not known
-            self._restart(executor)
+            self.pool.replace_broken(executor)
             return [self._alone(page, seq) for page, seq in pages]
         except Exception:  # the task itself failed (a result that would not pickle): find the page
             return [self._alone(page, seq) for page, seq in pages]
@@ -580,7 +563,7 @@ class Readers:
         try:
             return _as_read(page, seq, future.result()[0])
         except BrokenProcessPool as exc:
-            self._restart(executor)
+            self.pool.replace_broken(executor)
             reason = f"the extraction worker died reading it: {type(exc).__name__}"
         except Exception as exc:
             reason = f"the extraction worker failed: {type(exc).__name__}: {exc}"
@@ -588,13 +571,7 @@ class Readers:
 
     def close(self, *, wait: bool) -> None:
         """Stop the pool: after a finished run, let it wind down; on any other path, end its workers now."""
-        executor, self.executor = self.executor, None
-        if executor is not None:
-            self._stop(executor, wait=wait)
-
-    @staticmethod
-    def _stop(executor: ProcessPoolExecutor, *, wait: bool) -> None:
-        stop_pool(executor, wait=wait)
+        self.pool.close(wait=wait)
 
 
 #: One entry of a task: a URL and its pages, or why they could not be loaded.

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+import crawler.workers
 import jobs.reparse
-from jobs.reparse import ExtractionWorkersError, RawPage, Read, reparse
+from crawler.workers import ExtractionWorkersError
+from jobs.reparse import RawPage, Read, reparse
 from mirror.server import MirrorServer
 from mirror.site import Site
 from tests import test_reparse as one_process
@@ -165,13 +167,13 @@ def forked_workers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Workers forked from the test (so they run a patched ``read_page``); the ids of every worker started."""
     monkeypatch.setattr(jobs.reparse, "POOL_CONTEXT", "fork")
     started: list[int] = []
-    stop = jobs.reparse.Readers._stop
+    stop = crawler.workers.stop_pool
 
     def stopping(executor: Any, *, wait: bool) -> None:
         started.extend((getattr(executor, "_processes", None) or {}).keys())
         stop(executor, wait=wait)
 
-    monkeypatch.setattr(jobs.reparse.Readers, "_stop", staticmethod(stopping))
+    monkeypatch.setattr(crawler.workers, "stop_pool", stopping)
     return started
 
 
@@ -224,7 +226,7 @@ def test_workers_that_keep_dying_fail_the_run_cleanly(
 ) -> None:
     before = every_table(db)
     monkeypatch.setattr(jobs.reparse, "read_page", dies_on(BASE))  # every page
-    monkeypatch.setattr(jobs.reparse, "MAX_POOL_RESTARTS", 3)
+    monkeypatch.setattr(crawler.workers, "MAX_POOL_RESTARTS", 3)
     with deadline(), pytest.raises(ExtractionWorkersError, match="died 4 times"):
         reparse(db, workers=2)
     run = rows(db, "SELECT id, status FROM crawl_runs ORDER BY id DESC LIMIT 1")[0]
